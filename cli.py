@@ -1,0 +1,105 @@
+"""Harvest's command line: `python cli.py COMMAND ...`.
+
+Thin by design: each command parses its options, builds a config, calls one library function and
+prints a summary. Errors become one line on stderr: exit 1 for failures, 2 for usage errors.
+Heavy libraries (TensorFlow, Selenium) are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Annotated
+
+import typer
+from typer.main import get_command
+
+try:  # typer >= 0.26 vendors click; the pinned typer does
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer with click installed
+    from click import exceptions as click_exceptions
+from rich.markup import escape
+
+from workspace import console
+from workspace.errors import HarvestError
+
+# Each package contributes its commands through a `register(app)` in its commands module.
+COMMAND_MODULES = ("workspace.commands", "crawler.commands", "curation.commands",
+                   "training.commands", "demo_commands")
+
+app = typer.Typer(
+    name="harvest",
+    help="Harvest: class names in, a clean split image dataset and a trained classifier out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show debug logs and tracebacks.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors; for scripts.")] = False,
+) -> None:
+    """Harvest: class names in, a clean split image dataset and a trained classifier out."""
+    console.configure_logging(debug=debug, quiet=quiet)
+
+
+def register_commands() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name or name.startswith(f"{exc.name}."):
+                continue  # that package has no commands yet
+            raise
+        module.register(app)
+
+
+def error_line(message: str) -> None:
+    """One red line on stderr; the message is shown literally (it may hold web-sourced text)."""
+    console.err.print(f"[red]error:[/red] {escape(' '.join(message.split()))}", markup=True)
+
+
+def usage_hint(ctx: object) -> str:
+    command_path = getattr(ctx, "command_path", "") or ""
+    path = command_path.split(" ", 1)[1] if " " in command_path else ""
+    return f"`python cli.py {path + ' ' if path else ''}--help`"
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code, turning every failure into one line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("HARVEST_DEBUG") == "1"
+    register_commands()
+    command = get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="cli.py", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        return exc.exit_code
+    except click_exceptions.NoArgsIsHelpError as exc:
+        console.out.print(exc.ctx.get_help() if exc.ctx else str(exc), markup=False)
+        return 0
+    except click_exceptions.UsageError as exc:
+        error_line(f"{exc.format_message()} (see {usage_hint(exc.ctx)})")
+        return 2
+    except (typer.Abort, KeyboardInterrupt):
+        console.err.print("[red]interrupted[/red]", markup=True)
+        return 130
+    except HarvestError as exc:
+        if debug:
+            console.err.print_exception()
+        error_line(str(exc))
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+        if debug:
+            console.err.print_exception()
+        error_line(f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,1 @@
+"""Crawler: search-engine plugins, the browser driver, the replica site, the downloader, jobs."""

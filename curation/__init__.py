@@ -1,0 +1,1 @@
+"""Curation: validation, quality flags, dedupe, resize, leak-free split, reports."""

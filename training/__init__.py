@@ -1,0 +1,1 @@
+"""Training: Keras models, evaluation, prediction, pseudo-labelling, self-training."""

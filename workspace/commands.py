@@ -1,0 +1,113 @@
+"""CLI commands of the foundation: init, import, status, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from workspace import console
+from workspace.config import KNOWN_ENGINES, ConfigError, parse_class_list, parse_split
+from workspace.importer import import_labelled, import_unlabelled
+from workspace.layout import init_workspace, open_workspace, read_queries_file
+from workspace.manifest import class_status, engine_yield, export_manifest
+
+DirArg = Annotated[Path, typer.Argument(help="Workspace folder, e.g. datasets/flowers.")]
+
+
+def init(
+    directory: DirArg,
+    classes: Annotated[str, typer.Option("--classes", help="Comma-separated class names.")],
+    queries: Annotated[Optional[Path], typer.Option(
+        "--queries", help="File of 'class: query one; query two' lines (default query = class name).")] = None,
+    target: Annotated[int, typer.Option(help="Images wanted per class.", min=1)] = 100,
+    engines: Annotated[str, typer.Option(help=f"Engines to crawl, in order: {','.join(KNOWN_ENGINES)}.")] = "bing",
+    image_size: Annotated[int, typer.Option(help="Curated image size in pixels.")] = 224,
+    split: Annotated[str, typer.Option(help="train,val,test ratios.")] = "0.8,0.1,0.1",
+) -> None:
+    """Create a workspace (an existing one is reported, never overwritten)."""
+    names = parse_class_list(classes)
+    engine_list = tuple(e.strip() for e in engines.split(",") if e.strip())
+    unknown = [e for e in engine_list if e not in KNOWN_ENGINES]
+    if unknown or not engine_list:
+        raise ConfigError(f"--engines must name known engines ({', '.join(KNOWN_ENGINES)}), got {engines!r}")
+    query_map = read_queries_file(queries) if queries else None
+    result = init_workspace(directory, names, query_map, target=target, engines=engine_list,
+                            image_size=image_size, split=parse_split(split))
+    if result.created:
+        console.info(f"created workspace {directory} with {len(names)} classes: {', '.join(names)}")
+    else:
+        console.info(f"workspace {directory} already exists (classes: {', '.join(result.classes)});"
+                     " nothing was changed")
+
+
+def import_(
+    directory: DirArg,
+    folder: Annotated[Path, typer.Argument(help="FOLDER/<class>/<images> (any depth under each class).")],
+    add_classes: Annotated[bool, typer.Option(help="Add class folders the workspace does not have yet.")] = False,
+    unlabelled: Annotated[bool, typer.Option(help="Import every file under FOLDER as an unlabelled pool.")] = False,
+) -> None:
+    """Import your own images as label source `manual` (or an unlabelled pool)."""
+    ws = open_workspace(directory)
+    with console.progress_bar("importing") as progress:
+        if unlabelled:
+            summary = import_unlabelled(ws, folder, progress=progress)
+        else:
+            summary = import_labelled(ws, folder, add_classes=add_classes, progress=progress)
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))
+    console.info(f"imported {summary.new} new of {summary.seen} files ({summary.already} already in the"
+                 f" catalog){'; ' + statuses if statuses else ''}")
+    if summary.by_reason:
+        console.info("reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.by_reason.items())))
+
+
+def status(directory: DirArg) -> None:
+    """Per-class table: stored, accepted, rejected by reason, duplicates, splits, label sources."""
+    ws = open_workspace(directory)
+    with ws.catalog() as catalog:
+        rows = class_status(catalog)
+        yields = engine_yield(catalog)
+        jobs = catalog.all("SELECT id, kind, state FROM jobs WHERE state IN ('running', 'queued')")
+    table = Table(title=f"{directory}")
+    for column in ("class", "stored", "accepted", "pending", "rejected", "duplicates", "conflicts",
+                   "train", "val", "test", "label sources", "rejected by reason"):
+        table.add_column(column, justify="left" if column in ("class", "label sources",
+                                                              "rejected by reason") else "right")
+    for r in rows:
+        table.add_row(
+            r.name, str(r.stored), str(r.accepted), str(r.unprocessed), str(r.rejected_total),
+            str(r.duplicates), str(r.conflicts),
+            *(str(r.splits.get(s, 0)) for s in ("train", "val", "test")),
+            ", ".join(f"{k} {v}" for k, v in sorted(r.label_sources.items())) or "-",
+            ", ".join(f"{k} {v}" for k, v in sorted(r.rejected.items())) or "-",
+        )
+    console.out.print(table)
+    if yields:
+        engines = Table(title="per-engine yield")
+        for column in ("engine", "URLs found", "full-res share", "downloaded", "unique", "failed by reason"):
+            engines.add_column(column)
+        for y in yields:
+            engines.add_row(y.engine, str(y.found), f"{y.full_resolution_share:.0%}", str(y.downloaded),
+                            str(y.unique), ", ".join(f"{k} {v}" for k, v in sorted(y.failed.items())) or "-")
+        console.out.print(engines)
+    for job in jobs:
+        console.info(f"job {job['id']} ({job['kind']}) is {job['state']}")
+
+
+def export(
+    directory: DirArg,
+    out: Annotated[Path, typer.Option("--out", help="Manifest file, .csv or .parquet.")],
+) -> None:
+    """Write the manifest: one row per image with its status, reason, split, label and hashes."""
+    ws = open_workspace(directory)
+    count = export_manifest(ws, out)
+    console.info(f"wrote {count} rows to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command("import")(import_)
+    app.command()(status)
+    app.command()(export)

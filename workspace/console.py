@@ -1,0 +1,64 @@
+"""Terminal output for the CLI layer only (library code never imports this).
+
+One stdout console for results, one stderr console for errors and progress, and a progress
+bar that hands library code a plain `callback(done, total)`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+
+@dataclass
+class OutputSettings:
+    quiet: bool = False
+    debug: bool = False
+
+
+settings = OutputSettings()
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def configure_logging(debug: bool, quiet: bool) -> None:
+    """Library warnings reach the user on stderr; --debug shows everything, --quiet only errors."""
+    settings.debug, settings.quiet = debug, quiet
+    level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
+    handler = RichHandler(console=err, show_time=debug, show_path=debug, markup=False,
+                          rich_tracebacks=debug)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("urllib3", "selenium", "PIL", "matplotlib", "tensorflow", "absl", "WDM"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def info(message: str) -> None:
+    """A line of normal output, silenced by --quiet."""
+    if not settings.quiet:
+        out.print(message)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int | None], None]]:
+    """Yields callback(done, total); draws nothing when --quiet or stderr is not a terminal."""
+    if settings.quiet or not err.is_terminal:
+        yield lambda done, total=None: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None = None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

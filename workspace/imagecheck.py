@@ -1,0 +1,119 @@
+"""Is this file an image we can use? Content sniffing and a full, bounded decode.
+
+Shared by `import` and the downloader so both record the same reasons. The format comes from
+magic bytes, never from a file name or a Content-Type header.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from workspace.errors import HarvestError
+
+DEFAULT_MAX_PIXELS = 64_000_000  # decompression-bomb guard; ~8000x8000
+
+# format name -> file extension used in storage
+EXTENSIONS = {"jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "bmp": "bmp",
+              "tiff": "tif", "ico": "ico", "heif": "heic", "avif": "avif"}
+DECODABLE = {"jpeg", "png", "gif", "webp", "bmp", "tiff", "ico"}
+
+
+class InvalidImage(HarvestError):
+    """The bytes are not a usable image; `reason` is the machine-readable catalog reason."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str  # sniffed: jpeg, png, gif, webp, bmp, tiff, ico
+    width: int
+    height: int
+    frames: int = 1
+
+    @property
+    def ext(self) -> str:
+        return EXTENSIONS[self.format]
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The image format named by the first bytes, or None. Needs at least 32 bytes to be sure."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:2] == b"BM" and len(head) >= 26:
+        return "bmp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if head[:4] == b"\x00\x00\x01\x00":
+        return "ico"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "avif"
+        if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+            return "heif"
+    return None
+
+
+def describe_non_image(head: bytes) -> str:
+    """A reason for bytes that are not a raster image (what they look like instead)."""
+    text = head.lstrip().lower()
+    if not head:
+        return "empty_file"
+    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in text):
+        return "unsupported_format"
+    return "not_an_image"
+
+
+def inspect_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Sniff and fully decode one file; raises InvalidImage with a catalog reason."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        raise InvalidImage("unreadable", str(exc)) from None
+    fmt = sniff_format(head)
+    if fmt is None:
+        raise InvalidImage(describe_non_image(head))
+    if fmt not in DECODABLE:
+        raise InvalidImage("unsupported_format", f"{fmt} needs a decoder plugin")
+    return _decode(path, fmt, max_pixels)
+
+
+def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+                if width < 1 or height < 1:
+                    raise InvalidImage("decode_error", f"size {width}x{height}")
+                if width * height > max_pixels:
+                    raise InvalidImage("decompression_bomb", f"{width}x{height} pixels")
+                frames = int(getattr(image, "n_frames", 1) or 1)
+                image.load()
+        except InvalidImage:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InvalidImage("decompression_bomb", str(exc)) from None
+        except UnidentifiedImageError:
+            raise InvalidImage("decode_error", "Pillow cannot identify it") from None
+        except OSError as exc:
+            reason = "truncated" if "truncated" in str(exc).lower() else "decode_error"
+            raise InvalidImage(reason, str(exc)) from None
+        except (ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as exc:
+            raise InvalidImage("decode_error", f"{type(exc).__name__}: {exc}") from None
+    return ImageInfo(format=fmt, width=width, height=height, frames=frames)

@@ -1,0 +1,122 @@
+"""`import`: bring your own images, FOLDER/<class>/** (or a flat unlabelled pool)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workspace.catalog import Catalog
+from workspace.config import ClassSpec, validate_class_name
+from workspace.errors import ConfigError, WorkspaceError
+from workspace.layout import Workspace, sync_classes
+from workspace.storage import IngestMeta, clean_temp, ingest_file, sha256_file
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    seen: int
+    new: int
+    already: int
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def iter_files(folder: Path) -> Iterator[Path]:
+    """Regular files under folder, any depth, sorted, skipping hidden files and folders."""
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_file() and not path.is_symlink():
+            yield path
+
+
+def class_folders(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise WorkspaceError(f"import folder not found: {folder}")
+    found = {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")}
+    if not found:
+        raise WorkspaceError(f"{folder} has no class folders (expected FOLDER/<class>/<images>)")
+    return found
+
+
+def import_labelled(
+    ws: Workspace, folder: Path, add_classes: bool = False, progress: Progress | None = None,
+) -> ImportSummary:
+    """Import FOLDER/<class>/** as label source `manual`."""
+    folders = class_folders(folder)
+    config = ws.config()
+    unknown = [name for name in folders if name not in config.class_names]
+    if unknown and not add_classes:
+        raise WorkspaceError(
+            f"{folder} has class folders not in this workspace: {', '.join(unknown)} "
+            "(pass --add-classes to add them)"
+        )
+    with ws.catalog() as catalog:
+        if unknown:
+            for name in unknown:
+                validate_class_name(name)
+            config = type(config)(**{
+                **config.__dict__,
+                "classes": config.classes + tuple(ClassSpec(n, (n,)) for n in unknown),
+            })
+            sync_classes(catalog, config)
+            ws.save_config(config)
+        jobs = [(path, name) for name, sub in folders.items() for path in iter_files(sub)]
+        return _import(ws, catalog, jobs, "manual", progress)
+
+
+def import_unlabelled(ws: Workspace, folder: Path, progress: Progress | None = None) -> ImportSummary:
+    """Import every file under FOLDER as an unlabelled pool image (for pseudo-labelling)."""
+    if not folder.is_dir():
+        raise WorkspaceError(f"import folder not found: {folder}")
+    with ws.catalog() as catalog:
+        jobs = [(path, None) for path in iter_files(folder)]
+        return _import(ws, catalog, jobs, "none", progress)
+
+
+def _import(
+    ws: Workspace, catalog: Catalog, jobs: list[tuple[Path, str | None]], label_source: str,
+    progress: Progress | None,
+) -> ImportSummary:
+    clean_temp(ws)
+    statuses: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    new = 0
+    with ThreadPoolExecutor(max_workers=4) as pool:  # hashing and decoding release the GIL
+        hashes = pool.map(_safe_hash, (path for path, _ in jobs))
+        for done, ((path, class_name), sha) in enumerate(zip(jobs, hashes), start=1):
+            meta = IngestMeta(source=str(path.resolve()), class_name=class_name,
+                              label_source=label_source)
+            if sha is None:
+                log.warning("cannot read %s", path)
+                statuses["unreadable"] += 1
+                reasons["unreadable"] += 1
+                continue
+            result = ingest_file(ws, catalog, path, meta, sha256=sha)
+            new += result.new
+            statuses[result.status] += 1
+            if result.reason:
+                reasons[result.reason] += 1
+            if progress:
+                progress(done, len(jobs))
+    return ImportSummary(seen=len(jobs), new=new, already=len(jobs) - new - statuses["unreadable"],
+                         by_status=dict(statuses), by_reason=dict(reasons))
+
+
+def _safe_hash(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+__all__ = ["ImportSummary", "import_labelled", "import_unlabelled", "iter_files", "ConfigError"]

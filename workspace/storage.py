@@ -1,0 +1,196 @@
+"""Content-addressed storage under DIR/raw and the one ingest path every image takes.
+
+A file is hashed, checked, written under a temp name in DIR/tmp and renamed into
+DIR/raw/<ab>/<sha256>.<ext>; only then is its catalog row written. Names never come from a URL
+or a header. Killing the process at any point leaves either nothing or a complete blob that
+the next run of the same input reuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from workspace.catalog import Catalog, utc_now
+from workspace.imagecheck import DEFAULT_MAX_PIXELS, ImageInfo, InvalidImage, inspect_image
+from workspace.layout import Workspace
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class IngestMeta:
+    """Where an image came from and what we believe its label is."""
+
+    source: str                    # download URL, or the original file path for imports
+    class_name: str | None         # None for unlabelled pool images
+    label_source: str              # manual | query | pseudo | none
+    page_url: str | None = None
+    query: str | None = None
+    engine: str | None = None
+    candidate_id: int | None = None
+    round: int | None = None
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    image_id: str
+    status: str                    # stored | unlabelled | duplicate | rejected
+    reason: str | None
+    new: bool                      # False when this (content, source) was already recorded
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def blob_relpath(sha256: str, ext: str) -> str:
+    return f"raw/{sha256[:2]}/{sha256}.{ext}"
+
+
+def temp_path(ws: Workspace) -> Path:
+    """A fresh temp file name inside the workspace (same filesystem as raw/, so rename is atomic)."""
+    ws.tmp_dir.mkdir(parents=True, exist_ok=True)
+    return ws.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part"
+
+
+def place_blob(ws: Workspace, tmp: Path, sha256: str, ext: str, move: bool) -> str:
+    """Move (or copy) a complete temp file into content-addressed storage; returns its relpath."""
+    rel = blob_relpath(sha256, ext)
+    final = ws.root / rel
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        if move:
+            tmp.unlink(missing_ok=True)
+        return rel
+    if move:
+        os.replace(tmp, final)
+    else:
+        staging = temp_path(ws)
+        shutil.copyfile(tmp, staging)
+        os.replace(staging, final)
+    return rel
+
+
+def derived_id(sha256: str, source: str) -> str:
+    """Id of a row whose bytes are already recorded under another source: stable, unique."""
+    return hashlib.sha256(f"{sha256}\0{source}".encode()).hexdigest()[:16]
+
+
+def ingest_file(
+    ws: Workspace,
+    catalog: Catalog,
+    path: Path,
+    meta: IngestMeta,
+    *,
+    move: bool = False,
+    sha256: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> IngestResult:
+    """Record one file in the catalog (storing it when valid). Idempotent per (content, source).
+
+    `move=True` consumes `path` (a downloader temp file); otherwise the file is copied.
+    """
+    sha = sha256 or sha256_file(path)
+    existing = catalog.one(
+        "SELECT id, status, reason FROM images WHERE sha256 = ? AND source = ?", (sha, meta.source)
+    )
+    if existing:
+        if move:
+            path.unlink(missing_ok=True)
+        return IngestResult(existing["id"], existing["status"], existing["reason"], new=False)
+    size = path.stat().st_size
+    info: ImageInfo | None = None
+    reason: str | None = None
+    try:
+        info = inspect_image(path, max_pixels=max_pixels)
+    except InvalidImage as exc:
+        reason = exc.reason
+    rel = None
+    if info is not None:
+        rel = place_blob(ws, path, sha, info.ext, move=move)
+    elif move:
+        path.unlink(missing_ok=True)
+    return _record(catalog, sha, size, rel, info, reason, meta)
+
+
+def _record(
+    catalog: Catalog, sha: str, size: int, rel: str | None, info: ImageInfo | None,
+    reason: str | None, meta: IngestMeta,
+) -> IngestResult:
+    with catalog.transaction() as conn:
+        row = conn.execute(
+            "SELECT id, status, reason FROM images WHERE sha256 = ? AND source = ?", (sha, meta.source)
+        ).fetchone()
+        if row:  # another process recorded it meanwhile
+            return IngestResult(row["id"], row["status"], row["reason"], new=False)
+        first = conn.execute(
+            "SELECT id FROM images WHERE sha256 = ? AND path IS NOT NULL ORDER BY added_at LIMIT 1",
+            (sha,),
+        ).fetchone()
+        taken = conn.execute("SELECT 1 FROM images WHERE id = ?", (sha[:16],)).fetchone()
+        image_id = sha[:16] if not taken else derived_id(sha, meta.source)
+        duplicate_of = None
+        if reason is not None:
+            status = "rejected"
+        elif first is not None:
+            status, reason, duplicate_of = "duplicate", "exact_duplicate", first["id"]
+        else:
+            status = "stored" if meta.class_name is not None else "unlabelled"
+        _insert(conn, image_id, sha, size, rel, info, status, reason, duplicate_of, meta)
+    return IngestResult(image_id, status, reason, new=True)
+
+
+def _insert(
+    conn: sqlite3.Connection, image_id: str, sha: str, size: int, rel: str | None,
+    info: ImageInfo | None, status: str, reason: str | None, duplicate_of: str | None,
+    meta: IngestMeta,
+) -> None:
+    conn.execute(
+        "INSERT INTO images (id, sha256, path, class, source, page_url, query, engine, candidate_id,"
+        " status, reason, width, height, format, bytes, label_source, confidence, round,"
+        " duplicate_of, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            image_id, sha, rel, meta.class_name, meta.source, meta.page_url, meta.query,
+            meta.engine, meta.candidate_id, status, reason,
+            info.width if info else None, info.height if info else None,
+            info.format if info else None, size, meta.label_source, meta.confidence, meta.round,
+            duplicate_of, utc_now(),
+        ),
+    )
+
+
+def clean_temp(ws: Workspace) -> int:
+    """Remove partial files left by processes that are gone; returns how many were removed."""
+    removed = 0
+    if ws.tmp_dir.is_dir():
+        for part in ws.tmp_dir.glob("*.part"):
+            pid = part.name.split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid)):
+                continue
+            part.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
