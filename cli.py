@@ -25,8 +25,13 @@ from workspace import console
 from workspace.errors import HarvestError
 
 # Each package contributes its commands through a `register(app)` in its commands module.
-COMMAND_MODULES = ("workspace.commands", "crawler.commands", "curation.commands",
-                   "training.commands", "demo_commands")
+COMMAND_MODULES = (
+    "workspace.commands",
+    "crawler.commands", "crawler.replica.commands",
+    "curation.commands", "curation.report_commands",
+    "training.commands", "training.selftrain_commands",
+    "demo.commands",
+)
 
 app = typer.Typer(
     name="harvest",
