@@ -10,7 +10,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import imagehash
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from workspace.errors import HarvestError
 
@@ -37,6 +38,7 @@ class ImageInfo:
     width: int
     height: int
     frames: int = 1
+    phash: str | None = None  # 16 hex digits, of the upright image; curation may refine
 
     @property
     def ext(self) -> str:
@@ -105,6 +107,7 @@ def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
                     raise InvalidImage("decompression_bomb", f"{width}x{height} pixels")
                 frames = int(getattr(image, "n_frames", 1) or 1)
                 image.load()
+                phash = perceptual_hash(image)
         except InvalidImage:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -116,4 +119,13 @@ def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
             raise InvalidImage(reason, str(exc)) from None
         except (ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as exc:
             raise InvalidImage("decode_error", f"{type(exc).__name__}: {exc}") from None
-    return ImageInfo(format=fmt, width=width, height=height, frames=frames)
+    return ImageInfo(format=fmt, width=width, height=height, frames=frames, phash=phash)
+
+
+def perceptual_hash(image: Image.Image) -> str | None:
+    """imagehash's pHash of the upright image as 16 hex digits (None if it cannot be computed)."""
+    try:
+        upright = ImageOps.exif_transpose(image)
+        return str(imagehash.phash(upright.convert("RGB")))
+    except (OSError, ValueError, TypeError, SyntaxError):
+        return None

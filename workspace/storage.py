@@ -161,13 +161,14 @@ def _insert(
 ) -> None:
     conn.execute(
         "INSERT INTO images (id, sha256, path, class, source, page_url, query, engine, candidate_id,"
-        " status, reason, width, height, format, bytes, label_source, confidence, round,"
-        " duplicate_of, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " status, reason, width, height, format, bytes, phash, label_source, confidence, round,"
+        " duplicate_of, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             image_id, sha, rel, meta.class_name, meta.source, meta.page_url, meta.query,
             meta.engine, meta.candidate_id, status, reason,
             info.width if info else None, info.height if info else None,
-            info.format if info else None, size, meta.label_source, meta.confidence, meta.round,
+            info.format if info else None, size, info.phash if info else None,
+            meta.label_source, meta.confidence, meta.round,
             duplicate_of, utc_now(),
         ),
     )
