@@ -1,0 +1,59 @@
+"""Bing Images: `a.iusc` results whose `m` attribute is JSON (murl full, turl thumb, purl page)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from crawler.candidate import Candidate, make_candidate
+from crawler.engines.base import (Engine, PagingState, build_url, first_img_src, has_class,
+                                  parse_elements)
+
+log = logging.getLogger(__name__)
+
+ASYNC_COUNT = 35
+
+
+class BingEngine(Engine):
+    name = "bing"
+    default_base_url = "https://www.bing.com"
+    paging = "fetch"
+    more_selectors = ("a.btn_seemore", "input.btn_seemore", ".mm_seemore a", ".btn_seemore")
+
+    def results_url(self, base_url: str, query: str, offset: int = 0) -> str:
+        return build_url(base_url, "/images/search", {"q": query, "first": offset + 1})
+
+    def async_url(self, base_url: str, query: str, first: int, count: int = ASYNC_COUNT) -> str:
+        """The HTML fragment Bing's own infinite scroll fetches."""
+        return build_url(base_url, "/images/async", {"q": query, "first": first, "count": count})
+
+    def next_page_url(self, state: PagingState) -> str | None:
+        # Overlap by one result: harmless for 1-based `first` (deduped), exact for 0-based mirrors.
+        return self.async_url(state.base_url, state.query, max(1, state.results_seen))
+
+    def parse(self, text: str, page_url: str) -> list[Candidate]:
+        elements = parse_elements(text)
+        found = []
+        for index, element in enumerate(elements):
+            if element.tag != "a" or not has_class(element, "iusc") or "m" not in element.attrs:
+                continue
+            meta = decode_m(element.attrs["m"])
+            if meta is None:
+                continue
+            candidate = make_candidate(
+                self.name, meta.get("murl"), meta.get("turl") or first_img_src(elements, index),
+                page_url, source_page=meta.get("purl"), title=meta.get("t"),
+                width=meta.get("mw") or meta.get("w"), height=meta.get("mh") or meta.get("h"))
+            if candidate:
+                found.append(candidate)
+        return found
+
+
+def decode_m(value: str) -> dict | None:
+    """The `m` attribute after HTML unescaping; tolerates stray whitespace and non-dict junk."""
+    try:
+        meta = json.loads(value.strip())
+    except ValueError:
+        log.debug("bing: skipping a result whose m attribute is not JSON: %.80s", value)
+        return None
+    return meta if isinstance(meta, dict) else None
