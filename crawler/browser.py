@@ -218,8 +218,18 @@ def start_driver(config: BrowserConfig, profile: str | None) -> Any:
     if config.remote_url:
         return webdriver.Remote(command_executor=config.remote_url, options=options)
     options.binary_location = resolve_binary(config)
-    service = webdriver.ChromeService(executable_path=resolve_driver(config))
+    service = webdriver.ChromeService(executable_path=resolve_driver(config), env=private_tmp_env(profile))
     return webdriver.Chrome(service=service, options=options)
+
+
+def private_tmp_env(profile: str | None) -> dict[str, str] | None:
+    """Point the browser's TMPDIR inside its profile, so the shared-memory files Chromium writes
+    to /tmp (with --disable-dev-shm-usage) go when the profile is removed, even after a kill."""
+    if not profile:
+        return None
+    tmp = os.path.join(profile, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    return {**os.environ, "TMPDIR": tmp}
 
 
 def first_line(exc: BaseException) -> str:
