@@ -147,6 +147,13 @@ CREATE TABLE rounds (
 );
 """
 
+CRAWL_INDEXES = """
+CREATE INDEX IF NOT EXISTS images_source ON images (source);
+CREATE INDEX IF NOT EXISTS candidates_url ON candidates (url);
+CREATE INDEX IF NOT EXISTS candidates_query ON candidates (class, engine, query);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", INITIAL_SCHEMA),
+    Migration(3, "indexes for resumable crawls", CRAWL_INDEXES),
 )

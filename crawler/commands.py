@@ -1,0 +1,144 @@
+"""CLI commands of the crawler: crawl (foreground or --detach) and jobs list/logs/cancel."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from workspace import console
+from workspace.layout import open_workspace
+
+DirArg = Annotated[Path, typer.Argument(help="Workspace folder.")]
+
+
+def crawl(
+    directory: DirArg,
+    engine: Annotated[Optional[str], typer.Option(help="bing|duckduckgo|naver|google|page (default: the workspace's engines).")] = None,
+    per_class: Annotated[Optional[int], typer.Option(help="Unique, valid, stored images wanted per class.")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="Override the engine's base URL (mirror, proxy, replica).")] = None,
+    classes: Annotated[Optional[str], typer.Option(help="Only these classes, comma-separated.")] = None,
+    urls: Annotated[Optional[Path], typer.Option("--urls", help="CSV/TSV with url,class columns, or one URL per line.")] = None,
+    class_: Annotated[Optional[str], typer.Option("--class", help="Class of a plain URL list.")] = None,
+    detach: Annotated[bool, typer.Option(help="Run as a background job (see `jobs`).")] = False,
+    allow_thumbnails: Annotated[bool, typer.Option(help="Keep thumbnail-only results (marked as such).")] = False,
+    allow_private: Annotated[bool, typer.Option(help="Allow private/loopback addresses (local mirrors, tests).")] = False,
+    workers: Annotated[int, typer.Option(help="Concurrent downloads.")] = 8,
+    browser: Annotated[str, typer.Option(help="chromium|chrome|firefox.")] = "chromium",
+    remote: Annotated[Optional[str], typer.Option(help="Selenium Grid URL.")] = None,
+    driver: Annotated[Optional[str], typer.Option(help="Path to chromedriver/geckodriver.")] = None,
+    headful: Annotated[bool, typer.Option(help="Show the browser window.")] = False,
+    timeout: Annotated[float, typer.Option(help="Read timeout per request, seconds.")] = 15.0,
+    deadline: Annotated[float, typer.Option(help="Total seconds allowed per file.")] = 60.0,
+) -> None:
+    """Crawl images for each class until it has --per-class unique, valid, stored images."""
+    from crawler.browser import BrowserConfig
+    from crawler.crawl import CrawlConfig, crawl as run_crawl
+    from crawler.http import HttpPolicy
+    from crawler.jobs import JobReporter, start_job
+    from workspace.config import build_stage_config, parse_class_list
+
+    ws = open_workspace(directory)
+    config = build_stage_config(CrawlConfig, {k: v for k, v in ws.config().section("crawl").items()
+                                              if k in ("workers", "oversample", "max_per_query", "suffixes")}, {
+        "engine": engine, "per_class": per_class, "base_url": base_url,
+        "classes": tuple(parse_class_list(classes)) if classes else None,
+        "urls_file": urls, "url_class": class_, "allow_thumbnails": allow_thumbnails, "workers": workers,
+        "browser": BrowserConfig(browser=browser, headless=not headful, driver_path=driver, remote_url=remote),
+        "http": HttpPolicy(allow_private=allow_private, read_timeout=timeout, deadline=deadline),
+    })
+    if detach:
+        argv = [a for a in sys.argv[1:] if a != "--detach"]
+        job = start_job(ws, "crawl", argv)
+        console.info(f"started job {job.id} (pid {job.pid}); follow it with "
+                     f"`python cli.py jobs logs {directory} {job.id} --follow`")
+        return
+    cancel = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    with ws.catalog() as catalog:
+        reporter = JobReporter.attach(catalog, "crawl", sys.argv[1:])
+        try:
+            with console.progress_bar("crawling") as bar:
+                def progress(done: int, total: int | None = None) -> None:
+                    bar(done, total)
+                    reporter.progress(done, total)
+                summary = run_crawl(ws, config, progress=progress, cancel=cancel, job_id=reporter.job_id)
+        except BaseException as exc:
+            reporter.finish("cancelled" if isinstance(exc, KeyboardInterrupt) else "failed", str(exc))
+            raise
+        reporter.finish("cancelled" if summary.cancelled else "done",
+                        f"downloaded {summary.downloaded}, shortfall {summary.shortfall}")
+    _print_summary(summary)
+
+
+def _print_summary(summary) -> None:
+    table = Table(title="crawl")
+    for column in ("class", "target", "before", "now", "shortfall"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for c in summary.classes:
+        table.add_row(c.name, str(c.target), str(c.before), str(c.after), str(c.shortfall))
+    console.out.print(table)
+    engines = Table(title="per-engine yield")
+    for column in ("engine", "URLs found", "full-res share", "downloaded", "unique", "failed by reason"):
+        engines.add_column(column)
+    for y in summary.engines:
+        engines.add_row(y.engine, str(y.found), f"{y.full_resolution_share:.0%}", str(y.downloaded),
+                        str(y.unique), ", ".join(f"{k} {v}" for k, v in sorted(y.failed.items())) or "-")
+    console.out.print(engines)
+    if summary.cancelled:
+        console.info("cancelled: run the same command again to continue")
+    elif summary.shortfall:
+        console.err.print(f"shortfall: {summary.shortfall} images short of the target; every query and "
+                          "engine ran dry (add queries/expansions or another engine)")
+
+
+def jobs(
+    args: Annotated[list[str], typer.Argument(
+        help="DIR (list jobs) | logs DIR ID | cancel DIR ID", metavar="[logs|cancel] DIR [ID]")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="logs: keep printing until the job ends.")] = False,
+) -> None:
+    """Background jobs: `jobs DIR` lists them; `jobs logs DIR ID [--follow]`; `jobs cancel DIR ID`."""
+    action, rest = (args[0], args[1:]) if args[0] in ("list", "logs", "cancel") else ("list", args)
+    if action == "list" and len(rest) == 1:
+        return _jobs_list(Path(rest[0]))
+    if action in ("logs", "cancel") and len(rest) == 2 and rest[1].isdigit():
+        ws = open_workspace(Path(rest[0]))
+        return _jobs_logs(ws, int(rest[1]), follow) if action == "logs" else _jobs_cancel(ws, int(rest[1]))
+    raise typer.BadParameter(f"expected `jobs DIR`, `jobs logs DIR ID` or `jobs cancel DIR ID`, got {' '.join(args)!r}")
+
+
+def _jobs_list(directory: Path) -> None:
+    from crawler.jobs import list_jobs
+
+    table = Table(title=f"jobs in {directory}")
+    for column in ("id", "command", "state", "progress", "started", "message"):
+        table.add_column(column)
+    for job in list_jobs(open_workspace(directory)):
+        total = f"/{job.progress_total}" if job.progress_total else ""
+        table.add_row(str(job.id), " ".join(job.command)[:60], job.state, f"{job.progress_done}{total}",
+                      job.started_at[:19].replace("T", " "), job.message or "")
+    console.out.print(table)
+
+
+def _jobs_logs(ws, job_id: int, follow: bool) -> None:
+    from crawler.jobs import read_log
+
+    for line in read_log(ws, job_id, follow=follow):
+        console.out.print(line, markup=False, highlight=False)
+
+
+def _jobs_cancel(ws, job_id: int) -> None:
+    from crawler.jobs import cancel_job
+
+    job = cancel_job(ws, job_id)
+    console.info(f"job {job.id}: {job.state}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(crawl)
+    app.command()(jobs)

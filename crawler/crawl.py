@@ -1,0 +1,268 @@
+"""The crawl: search engines for each class until it has N unique, valid, stored images.
+
+For each class the plan is: its queries, then its expansions (synonyms, translations), then the
+queries with suffixes (" photo", ...), on the chosen engine, then on the other configured engines.
+Each step collects candidate URLs (browser), records them, downloads them in batches no larger
+than what is still needed, and re-counts. A class that runs out of steps ends with a shortfall.
+A URL list (`--urls`) skips the browser and downloads the list.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crawler.browser import BrowserConfig
+from crawler.candidate import Candidate
+from crawler.downloader import Downloader, DownloadSummary
+from crawler.errors import BrowserError, CrawlerError
+from crawler.http import HttpPolicy
+from workspace.catalog import Catalog, utc_now
+from workspace.config import KNOWN_ENGINES, WorkspaceConfig
+from workspace.layout import Workspace
+from workspace.manifest import EngineYield, engine_yield
+from workspace.storage import clean_temp
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+# (engine name, query, base_url, limit) -> candidates in result order
+CandidateSource = Callable[[str, str, str | None, int], Iterable[Candidate]]
+VALID_STATUSES = ("stored", "accepted")
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    engine: str | None = None               # None: the workspace's engines, in order
+    per_class: int | None = None            # None: each class's target from the config
+    base_url: str | None = None
+    classes: tuple[str, ...] | None = None
+    urls_file: Path | None = None
+    url_class: str | None = None
+    allow_thumbnails: bool = False
+    workers: int = 8
+    oversample: float = 2.0                 # candidates collected per image still needed
+    max_per_query: int = 1000
+    suffixes: tuple[str, ...] = (" photo", " picture", " image")
+    label_source: str = "query"
+    browser: BrowserConfig = field(default_factory=BrowserConfig)
+    http: HttpPolicy = field(default_factory=HttpPolicy)
+
+    def __post_init__(self) -> None:
+        if self.engine is not None and self.engine not in KNOWN_ENGINES:
+            raise CrawlerError(f"unknown engine {self.engine!r}; known: {', '.join(KNOWN_ENGINES)}")
+        if self.per_class is not None and self.per_class < 1:
+            raise CrawlerError(f"--per-class must be >= 1, got {self.per_class}")
+        if self.workers < 1 or self.workers > 64:
+            raise CrawlerError(f"--workers must be between 1 and 64, got {self.workers}")
+        if self.oversample < 1:
+            raise CrawlerError(f"oversample must be >= 1, got {self.oversample}")
+
+
+@dataclass(frozen=True)
+class ClassResult:
+    name: str
+    target: int
+    before: int
+    after: int
+
+    @property
+    def shortfall(self) -> int:
+        return max(0, self.target - self.after)
+
+
+@dataclass(frozen=True)
+class CrawlSummary:
+    classes: tuple[ClassResult, ...]
+    engines: tuple[EngineYield, ...]
+    downloaded: int
+    cancelled: bool = False
+
+    @property
+    def shortfall(self) -> int:
+        return sum(c.shortfall for c in self.classes)
+
+
+def count_valid(catalog: Catalog, class_name: str) -> int:
+    """Unique, valid, stored images of a class (any label source)."""
+    return int(catalog.scalar(
+        "SELECT COUNT(*) FROM images WHERE class = ? AND status IN ('stored', 'accepted')", (class_name,)))
+
+
+def query_plan(config: WorkspaceConfig, class_name: str, crawl: CrawlConfig) -> Iterator[tuple[str, str]]:
+    """(engine, query) steps for a class, in the order they are tried."""
+    spec = config.class_spec(class_name)
+    base_queries = list(dict.fromkeys((*spec.queries, *spec.expansions)))
+    queries = base_queries + [q + s for s in crawl.suffixes for q in base_queries]
+    engines = [crawl.engine] if crawl.engine else []
+    engines += [e for e in config.engines if e not in engines]
+    if crawl.base_url and crawl.engine:
+        engines = [crawl.engine]  # a base URL belongs to one engine; others would hit the web
+    for engine in engines:
+        for query in queries:
+            yield engine, query
+
+
+def record_candidates(catalog: Catalog, class_name: str, candidates: Iterable[Candidate],
+                      allow_thumbnails: bool, job_id: int | None = None) -> int:
+    """Insert new candidate rows (known (url, class) pairs are ignored); returns how many."""
+    added = 0
+    now = utc_now()
+    with catalog.transaction() as conn:
+        for c in candidates:
+            skip = c.is_thumbnail and not allow_thumbnails
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO candidates (url, class, thumbnail_url, page_url, title, engine,"
+                " query, width, height, is_thumbnail, found_at, status, reason, job_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (c.url, class_name, c.thumbnail_url, c.page_url, (c.title or "")[:500] or None,
+                 c.engine, c.query, c.width, c.height, int(c.is_thumbnail), now,
+                 "skipped" if skip else "pending", "thumbnail_only" if skip else None, job_id),
+            )
+            added += cursor.rowcount
+    return added
+
+
+class BrowserSource:
+    """Collects candidates with one browser per job, opened when first needed, always quit."""
+
+    def __init__(self, config: BrowserConfig, stack: ExitStack) -> None:
+        self.config, self.stack, self.driver = config, stack, None
+
+    def __call__(self, engine_name: str, query: str, base_url: str | None, limit: int) -> Iterable[Candidate]:
+        from crawler.browser import open_browser, search_candidates
+        from crawler.engines import get_engine
+
+        engine = get_engine(engine_name)
+        if self.driver is None:
+            self.driver = self.stack.enter_context(open_browser(self.config))
+        return list(search_candidates(self.driver, engine, query, base_url=base_url, limit=limit))
+
+
+def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = None,
+          cancel: threading.Event | None = None, source: CandidateSource | None = None,
+          job_id: int | None = None) -> CrawlSummary:
+    """Run a crawl (engines or a URL list) and return per-class and per-engine results."""
+    cancel = cancel or threading.Event()
+    ws_config = ws.config()
+    names = list(config.classes) if config.classes else ws_config.class_names
+    for name in names:
+        ws_config.class_spec(name)  # unknown class: clear error
+    with ws.catalog() as catalog, ExitStack() as stack:
+        clean_temp(ws)
+        stage = catalog.insert("INSERT INTO stage_runs (stage, params, started_at) VALUES ('crawl', ?, ?)",
+                               (json.dumps({"engine": config.engine, "per_class": config.per_class,
+                                            "urls_file": str(config.urls_file or "")}), utc_now()))
+        downloader = stack.enter_context(Downloader(ws, catalog, config.http, config.workers,
+                                                    label_source=config.label_source))
+        before = {n: count_valid(catalog, n) for n in names}
+        if config.urls_file is not None:
+            downloaded = _crawl_url_list(catalog, downloader, config, names, cancel, progress, job_id)
+        else:
+            source = source or BrowserSource(config.browser, stack)
+            downloaded = 0
+            for done, name in enumerate(names):
+                if cancel.is_set():
+                    break
+                target = config.per_class or ws_config.class_spec(name).target
+                downloaded += _crawl_class(catalog, downloader, ws_config, config, name, target,
+                                           source, cancel, job_id)
+                if progress:
+                    progress(done + 1, len(names))
+        results = tuple(
+            ClassResult(n, config.per_class or ws_config.class_spec(n).target, before[n], count_valid(catalog, n))
+            for n in names)
+        summary = CrawlSummary(results, tuple(engine_yield(catalog)), downloaded, cancel.is_set())
+        catalog.execute("UPDATE stage_runs SET ended_at = ?, counts = ? WHERE id = ?",
+                        (utc_now(), json.dumps({"downloaded": downloaded, "shortfall": summary.shortfall,
+                                                "cancelled": summary.cancelled}), stage))
+    return summary
+
+
+def _crawl_class(catalog: Catalog, downloader: Downloader, ws_config: WorkspaceConfig,
+                 config: CrawlConfig, name: str, target: int, source: CandidateSource,
+                 cancel: threading.Event, job_id: int | None) -> int:
+    downloaded = _download_needed(catalog, downloader, name, target, cancel)
+    for engine, query in query_plan(ws_config, name, config):
+        need = target - count_valid(catalog, name)
+        if need <= 0 or cancel.is_set():
+            break
+        known = int(catalog.scalar(
+            "SELECT COUNT(*) FROM candidates WHERE class = ? AND engine = ? AND query = ?",
+            (name, engine, query)))
+        limit = min(config.max_per_query, known + max(int(need * config.oversample), need + 5))
+        base_url = config.base_url if engine == config.engine else None
+        try:
+            found = list(source(engine, query, base_url, limit))
+        except BrowserError:
+            raise
+        except CrawlerError as exc:
+            log.warning("%s: %s; trying the next query/engine", engine, exc)
+            continue
+        added = record_candidates(catalog, name, found, config.allow_thumbnails, job_id)
+        log.info("%s %r: %d results, %d new candidates for %s", engine, query, len(found), added, name)
+        downloaded += _download_needed(catalog, downloader, name, target, cancel)
+    return downloaded
+
+
+def _download_needed(catalog: Catalog, downloader: Downloader, name: str, target: int,
+                     cancel: threading.Event) -> int:
+    """Download pending candidates of a class in batches of what is still needed."""
+    downloaded = 0
+    while not cancel.is_set():
+        need = target - count_valid(catalog, name)
+        rows = downloader.pending(name, limit=need) if need > 0 else []
+        if not rows:
+            return downloaded
+        summary: DownloadSummary = downloader.download(rows, cancel=cancel)
+        downloaded += summary.stored
+    return downloaded
+
+
+def _crawl_url_list(catalog: Catalog, downloader: Downloader, config: CrawlConfig, names: list[str],
+                    cancel: threading.Event, progress: Progress | None, job_id: int | None) -> int:
+    assert config.urls_file is not None
+    by_class: dict[str, list[Candidate]] = {}
+    for url, class_name in read_url_list(config.urls_file, config.url_class):
+        if class_name not in names:
+            raise CrawlerError(f"{config.urls_file}: class {class_name!r} is not in this workspace "
+                               f"({', '.join(names)})")
+        by_class.setdefault(class_name, []).append(Candidate(url=url, engine="urls"))
+    for class_name, candidates in by_class.items():
+        record_candidates(catalog, class_name, candidates, allow_thumbnails=True, job_id=job_id)
+    if config.per_class:
+        return sum(_download_needed(catalog, downloader, name, config.per_class, cancel) for name in by_class)
+    rows = [r for r in downloader.pending() if r["class"] in by_class]
+    return downloader.download(rows, cancel=cancel, progress=progress).stored
+
+
+def read_url_list(path: Path, default_class: str | None) -> list[tuple[str, str]]:
+    """CSV/TSV with `url` and `class` columns, or one URL per line (class from --class)."""
+    if not path.is_file():
+        raise CrawlerError(f"URL list not found: {path}")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise CrawlerError(f"URL list {path} is empty")
+    delimiter = "\t" if "\t" in lines[0] else ","
+    header = [h.strip().lower() for h in lines[0].split(delimiter)]
+    if "url" in header:
+        rows = list(csv.DictReader(lines, delimiter=delimiter))
+        pairs = []
+        for number, row in enumerate(rows, start=2):
+            row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+            class_name = row.get("class") or default_class
+            if not class_name:
+                raise CrawlerError(f"{path}:{number}: no class (add a class column or pass --class)")
+            if row.get("url"):
+                pairs.append((row["url"], class_name))
+        return pairs
+    if not default_class:
+        raise CrawlerError(f"{path} is a plain URL list: pass --class to say which class it is")
+    return [(line.strip(), default_class) for line in lines]

@@ -1,0 +1,152 @@
+"""Concurrent downloads of pending candidates into the workspace, one catalog row per outcome.
+
+Resumable by construction: a candidate stays `pending` until its final status is written, a
+download is streamed to a temp file and only ingested (renamed into content-addressed storage)
+when complete, and a URL already recorded as an image is never fetched again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+import requests
+
+from crawler.http import FetchResult, HostLimiter, HttpPolicy, fetch_to_file, make_session
+from workspace.catalog import Catalog, utc_now
+from workspace.layout import Workspace
+from workspace.storage import IngestMeta, ingest_file, temp_path
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+SKIP_REASONS = frozenset({"robots_noai", "private_address", "bad_url"})
+
+
+@dataclass(frozen=True)
+class DownloadSummary:
+    attempted: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: dict[str, int] = field(default_factory=dict)
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    candidate_id: int
+    status: str          # stored | duplicate | failed | skipped
+    reason: str | None
+    image_id: str | None
+
+
+class Downloader:
+    """Holds the pooled session and per-host limits for one job."""
+
+    def __init__(self, ws: Workspace, catalog: Catalog, policy: HttpPolicy, workers: int = 8,
+                 label_source: str = "query", round_: int | None = None) -> None:
+        self.ws, self.catalog, self.policy = ws, catalog, policy
+        self.workers = max(1, workers)
+        self.label_source, self.round = label_source, round_
+        self.session: requests.Session = make_session(policy, pool_size=max(16, self.workers))
+        self.limiter = HostLimiter(policy.per_host)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Downloader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def pending(self, class_name: str | None = None, limit: int | None = None) -> list[dict]:
+        sql = "SELECT * FROM candidates WHERE status = 'pending'"
+        params: list[object] = []
+        if class_name is not None:
+            sql += " AND class = ?"
+            params.append(class_name)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [dict(r) for r in self.catalog.all(sql, params)]
+
+    def download(self, rows: list[dict], cancel: threading.Event | None = None,
+                 progress: Progress | None = None) -> DownloadSummary:
+        """Download `rows` (candidate rows) concurrently; returns counts by outcome."""
+        counts: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        done = 0
+        todo = list(rows)
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="download") as pool:
+            running: set[Future[Outcome]] = set()
+            while todo or running:
+                while todo and len(running) < self.workers * 2 and not (cancel and cancel.is_set()):
+                    running.add(pool.submit(self.download_one, todo.pop(0)))
+                if not running:
+                    break
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    outcome = future.result()
+                    done += 1
+                    counts[outcome.status] += 1
+                    if outcome.status in ("failed", "skipped"):
+                        failed[outcome.reason or "unknown"] += 1
+                    if progress:
+                        progress(done, len(rows))
+        return DownloadSummary(attempted=done, stored=counts["stored"], duplicates=counts["duplicate"],
+                               failed=dict(failed), cancelled=bool(cancel and cancel.is_set() and todo))
+
+    def download_one(self, row: dict) -> Outcome:
+        """Fetch one candidate and record its fate; a URL already stored is not fetched again."""
+        known = self.catalog.one(
+            "SELECT id, status FROM images WHERE source = ? ORDER BY added_at LIMIT 1", (row["url"],))
+        if known is not None:
+            return self._finish(row, Outcome(row["id"], "duplicate", "same_url", known["id"]))
+        self.catalog.execute("UPDATE candidates SET attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                             (utc_now(), row["id"]))
+        tmp = temp_path(self.ws)
+        try:
+            result = fetch_to_file(self.session, row["url"], tmp, self.policy, self.limiter)
+            outcome = self._ingest(row, tmp, result)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return self._finish(row, outcome)
+
+    def _ingest(self, row: dict, tmp, result: FetchResult) -> Outcome:
+        if not result.ok:
+            status = "skipped" if result.reason in SKIP_REASONS else "failed"
+            return Outcome(row["id"], status, result.reason, None)
+        meta = IngestMeta(source=row["url"], class_name=row["class"], label_source=self.label_source,
+                          page_url=row["page_url"], query=row["query"], engine=row["engine"],
+                          candidate_id=row["id"], round=self.round)
+        ingested = ingest_file(self.ws, self.catalog, tmp, meta, move=True,
+                               max_pixels=self.policy.max_pixels)
+        if ingested.status == "rejected":
+            return Outcome(row["id"], "failed", ingested.reason, ingested.image_id)
+        if ingested.status == "duplicate" or not ingested.new:
+            return Outcome(row["id"], "duplicate", ingested.reason or "exact_duplicate", ingested.image_id)
+        if row.get("is_thumbnail"):
+            self.catalog.execute("UPDATE images SET flags = 'thumbnail' WHERE id = ?", (ingested.image_id,))
+        return Outcome(row["id"], "stored", None, ingested.image_id)
+
+    def _finish(self, row: dict, outcome: Outcome) -> Outcome:
+        self.catalog.execute(
+            "UPDATE candidates SET status = ?, reason = ?, image_id = ?, updated_at = ? WHERE id = ?",
+            (outcome.status, outcome.reason, outcome.image_id, utc_now(), outcome.candidate_id),
+        )
+        return outcome
+
+
+def download_pending(ws: Workspace, catalog: Catalog, *, policy: HttpPolicy, workers: int = 8,
+                     classes: list[str] | None = None, cancel: threading.Event | None = None,
+                     progress: Progress | None = None) -> DownloadSummary:
+    """Download every pending candidate (optionally of some classes only)."""
+    with Downloader(ws, catalog, policy, workers) as downloader:
+        rows = [r for r in downloader.pending() if classes is None or r["class"] in classes]
+        return downloader.download(rows, cancel=cancel, progress=progress)

@@ -1,0 +1,268 @@
+"""All HTTP policy in one place: timeouts, deadlines, retries, size caps, sniffing, the private
+address guard, per-host limits and the User-Agent. Everything that fetches goes through here.
+
+A fetch streams into a file under the workspace's tmp/ folder; the caller hands that file to
+`workspace.storage.ingest_file`, which names it by content. Nothing here takes a file name from a
+URL or a header.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from crawler.errors import CrawlerError
+from workspace.imagecheck import sniff_format
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+NOAI_TOKENS = ("noai", "noimageai")
+MAX_REDIRECTS = 8
+CHUNK = 64 * 1024
+METADATA_ADDRESSES = frozenset({"169.254.169.254", "fd00:ec2::254", "100.100.100.200"})
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """How every download behaves. Defaults suit the open web; tests tighten them."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    deadline: float = 60.0          # total seconds for one file, retries excluded
+    retries: int = 3
+    backoff: float = 0.5
+    max_retry_after: float = 30.0
+    max_bytes: int = 30_000_000
+    max_pixels: int = 64_000_000
+    per_host: int = 4
+    user_agent: str = "Harvest/0.1 (image dataset builder; honours X-Robots-Tag noai)"
+    allow_private: bool = False
+    respect_noai: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "deadline"):
+            if getattr(self, name) <= 0:
+                raise CrawlerError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.retries < 0 or self.per_host < 1 or self.max_bytes < 1024:
+            raise CrawlerError(
+                f"invalid HTTP policy: retries={self.retries}, per_host={self.per_host}, "
+                f"max_bytes={self.max_bytes}"
+            )
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    ok: bool
+    reason: str | None
+    status_code: int | None
+    final_url: str
+    bytes: int
+    content_type: str | None = None
+
+
+class FetchRefused(CrawlerError):
+    """A URL that policy forbids fetching (e.g. a private address); `reason` is the row reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+class _Failure(Exception):
+    """One attempt failed; `retry_after` set when the failure is worth retrying."""
+
+    def __init__(self, reason: str, status: int | None = None, retry_after: float | None = None,
+                 retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.status, self.retry_after, self.retryable = reason, status, retry_after, retryable
+
+
+def make_session(policy: HttpPolicy, pool_size: int = 16) -> requests.Session:
+    """A pooled session that never follows redirects by itself (each hop is checked here)."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": policy.user_agent,
+                            "Accept": "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8,*/*;q=0.5"})
+    session.trust_env = False  # never route the guard's decisions through a proxy from the env
+    return session
+
+
+def is_forbidden_address(address: str) -> bool:
+    """Loopback, private, link-local, metadata, multicast, reserved or unspecified."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return (str(ip) in METADATA_ADDRESSES or ip.is_private or ip.is_loopback or ip.is_link_local
+            or ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+
+
+def check_url_allowed(url: str, policy: HttpPolicy) -> None:
+    """Refuse non-http(s) URLs, and hosts resolving to a forbidden address unless allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchRefused("bad_url", f"not an http(s) URL: {url[:200]}")
+    if policy.allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchRefused("dns_error", f"{parts.hostname}: {exc}") from None
+    for info in infos:
+        if is_forbidden_address(str(info[4][0])):
+            raise FetchRefused("private_address", f"{parts.hostname} resolves to {info[4][0]}")
+
+
+class HostLimiter:
+    """At most `per_host` downloads at once from one host."""
+
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._lock = threading.Lock()
+        self._semaphores: dict[str, threading.BoundedSemaphore] = defaultdict(
+            lambda: threading.BoundedSemaphore(self._per_host))
+
+    def slot(self, url: str) -> threading.BoundedSemaphore:
+        host = (urlsplit(url).hostname or "").lower()
+        with self._lock:
+            return self._semaphores[host]
+
+
+def fetch_to_file(session: requests.Session, url: str, dest: Path, policy: HttpPolicy,
+                  limiter: HostLimiter | None = None) -> FetchResult:
+    """Download `url` into `dest` under the policy; retries with backoff. Never raises for the
+    network: every outcome is a FetchResult with a machine-readable reason."""
+    last = _Failure("connection_error")
+    for attempt in range(policy.retries + 1):
+        try:
+            if limiter:
+                with limiter.slot(url):
+                    return _attempt(session, url, dest, policy)
+            return _attempt(session, url, dest, policy)
+        except FetchRefused as exc:
+            dest.unlink(missing_ok=True)
+            return FetchResult(False, exc.reason, None, url, 0)
+        except _Failure as failure:
+            dest.unlink(missing_ok=True)
+            last = failure
+            if not failure.retryable or attempt == policy.retries:
+                break
+            wait = failure.retry_after if failure.retry_after is not None else policy.backoff * 2 ** attempt
+            if wait > policy.max_retry_after:
+                break
+            log.debug("retrying %s in %.1fs after %s", url, wait, failure.reason)
+            time.sleep(wait)  # backoff between attempts; not a page-synchronisation wait
+    return FetchResult(False, last.reason, last.status, url, 0)
+
+
+def _attempt(session: requests.Session, url: str, dest: Path, policy: HttpPolicy) -> FetchResult:
+    started = time.monotonic()
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        check_url_allowed(current, policy)
+        try:
+            response = session.get(current, stream=True, allow_redirects=False,
+                                   timeout=(policy.connect_timeout, policy.read_timeout))
+        except requests.exceptions.ConnectTimeout:
+            raise _Failure("timeout", retryable=True) from None
+        except requests.exceptions.ReadTimeout:
+            raise _Failure("timeout", retryable=True) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+            raise _Failure("connection_error", retryable=True) from None
+        except requests.exceptions.RequestException as exc:
+            raise _Failure("request_error", retryable=False) from exc
+        with response:
+            if response.is_redirect:
+                location = response.headers.get("Location", "")
+                if not location:
+                    raise _Failure(f"http_{response.status_code}")
+                current = urljoin(current, location)
+                continue
+            return _read_body(response, current, dest, policy, started)
+    raise _Failure("redirect_loop")
+
+
+def _read_body(response: requests.Response, url: str, dest: Path, policy: HttpPolicy,
+               started: float) -> FetchResult:
+    status = response.status_code
+    if status >= 400:
+        raise _Failure(f"http_{status}", status, retry_after_seconds(response.headers.get("Retry-After")),
+                       retryable=status in RETRY_STATUSES)
+    robots = response.headers.get("X-Robots-Tag", "").lower()
+    if policy.respect_noai and any(token in robots for token in NOAI_TOKENS):
+        return FetchResult(False, "robots_noai", status, url, 0, response.headers.get("Content-Type"))
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > policy.max_bytes:
+        return FetchResult(False, "too_large", status, url, 0, response.headers.get("Content-Type"))
+    size = 0
+    head = b""
+    try:
+        with open(dest, "wb") as out:
+            for chunk in _chunks(response):
+                if time.monotonic() - started > policy.deadline:
+                    raise _Failure("timeout")
+                size += len(chunk)
+                if size > policy.max_bytes:
+                    raise _Failure("too_large")
+                if len(head) < 64:
+                    head += chunk[: 64 - len(head)]
+                    if len(head) >= 16 and sniff_format(head) is None and _looks_textual(head):
+                        raise _Failure("not_an_image")
+                out.write(chunk)
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+        timed_out = isinstance(exc, (urllib3.exceptions.ReadTimeoutError, requests.exceptions.Timeout))
+        raise _Failure("timeout" if timed_out else "connection_error", retryable=True) from None
+    except OSError as exc:
+        raise CrawlerError(f"cannot write download to {dest.parent}: {exc.strerror or exc}") from None
+    if declared and declared.isdigit() and size < int(declared):
+        raise _Failure("truncated", retryable=True)
+    if size == 0:
+        raise _Failure("empty_file")
+    return FetchResult(True, None, status, url, size, response.headers.get("Content-Type"))
+
+
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    """Body chunks as soon as any bytes arrive (read1), so a server dripping one byte a second
+    still meets the per-file deadline check instead of blocking a full chunk."""
+    raw = response.raw
+    while True:
+        chunk = raw.read1(CHUNK, decode_content=True)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _looks_textual(head: bytes) -> bool:
+    """HTML/JSON/text served where an image was promised: stop reading early."""
+    stripped = head.lstrip().lower()
+    return stripped[:1] in (b"<", b"{", b"[") or stripped[:5] in (b"<!doc", b"<html")
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: either an integer or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
