@@ -32,7 +32,7 @@ class IngestMeta:
 
     source: str                    # download URL, or the original file path for imports
     class_name: str | None         # None for unlabelled pool images
-    label_source: str              # manual | query | pseudo | none
+    label_source: str              # manual | query | pseudo | candidate | none
     page_url: str | None = None
     query: str | None = None
     engine: str | None = None
@@ -149,7 +149,9 @@ def _record(
         elif first is not None:
             status, reason, duplicate_of = "duplicate", "exact_duplicate", first["id"]
         else:
-            status = "stored" if meta.class_name is not None else "unlabelled"
+            # candidates of a self-training round and pool images wait to be judged
+            judged = meta.class_name is not None and meta.label_source not in ("candidate", "none")
+            status = "stored" if judged else "unlabelled"
         _insert(conn, image_id, sha, size, rel, info, status, reason, duplicate_of, meta)
     return IngestResult(image_id, status, reason, new=True)
 

@@ -1,0 +1,54 @@
+"""Quality flags from cheap statistics on a small greyscale copy. Flags are recorded; which of
+them reject an image is configurable (by default only images with almost no information)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+ALL_FLAGS = ("too_small", "odd_aspect", "blurry", "too_dark", "too_light", "grayscale", "low_information")
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    small_side: int = 96          # flag below this (validation rejects below its min_side)
+    odd_aspect: float = 2.5
+    blur_variance: float = 25.0   # variance of the Laplacian on a 256 px copy
+    dark_mean: float = 30.0
+    light_mean: float = 230.0
+    gray_chroma: float = 4.0      # mean |R-G|+|G-B| below this is greyscale
+    min_std: float = 6.0          # below this, the picture is almost flat
+    min_entropy: float = 2.5
+
+
+def quality_flags(image: Image.Image, original_size: tuple[int, int], t: QualityThresholds) -> list[str]:
+    """Flags for an RGB image whose original (pre-draft) size is `original_size`."""
+    flags = []
+    width, height = original_size
+    if min(width, height) < t.small_side:
+        flags.append("too_small")
+    if max(width, height) / max(1, min(width, height)) > t.odd_aspect:
+        flags.append("odd_aspect")
+    small = image.copy()
+    small.thumbnail((256, 256))
+    gray = np.asarray(small.convert("L"), dtype=np.float32)
+    laplacian = np.asarray(small.convert("L").filter(ImageFilter.Kernel(
+        (3, 3), (0, 1, 0, 1, -4, 1, 0, 1, 0), scale=1, offset=128)), dtype=np.float32)[1:-1, 1:-1] - 128
+    if laplacian.var() < t.blur_variance:  # Pillow leaves the 1-pixel border unfiltered: cut it
+        flags.append("blurry")
+    mean = float(gray.mean())
+    if mean < t.dark_mean:
+        flags.append("too_dark")
+    if mean > t.light_mean:
+        flags.append("too_light")
+    rgb = np.asarray(small, dtype=np.int16)
+    chroma = np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean()
+    if chroma < t.gray_chroma:
+        flags.append("grayscale")
+    histogram = np.bincount(gray.astype(np.uint8).ravel(), minlength=256) / gray.size
+    entropy = float(-(histogram[histogram > 0] * np.log2(histogram[histogram > 0])).sum())
+    if gray.std() < t.min_std or entropy < t.min_entropy:
+        flags.append("low_information")
+    return flags

@@ -1,0 +1,118 @@
+"""Leak-free, stable splits: stratified by class, seeded, by groups of similar images.
+
+- An image that has a split keeps it.
+- Images of one group (near duplicates and look-alike burst shots) share a split; a new image
+  whose group already sits in the frozen test split is kept out (reason `similar_to_test`).
+- Once a test split exists it is frozen: new images go to train/val only, unless `resplit`.
+- Pseudo-labelled images only ever go to train.
+Grouped stratified folds come from scikit-learn's StratifiedGroupKFold.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SplitItem:
+    id: str
+    class_name: str
+    group: str
+    split: str | None
+    label_source: str
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    assignments: dict[str, str]        # id -> split, for every item that has one
+    excluded: dict[str, str]           # id -> reason (kept out of every split)
+
+
+def plan_splits(items: Sequence[SplitItem], ratios: tuple[float, float, float], seed: int,
+                resplit: bool = False) -> SplitPlan:
+    """Splits for all `items`; existing splits are kept unless `resplit`."""
+    current = {i.id: i.split for i in items if i.split and not resplit}
+    if resplit:
+        current.update({i.id: "train" for i in items if i.label_source == "pseudo"})
+    frozen = "test" in current.values()
+    group_split: dict[str, str] = {}
+    for item in items:
+        if item.id in current:
+            group_split.setdefault(item.group, current[item.id])
+    assignments = dict(current)
+    excluded: dict[str, str] = {}
+    fresh = []
+    for item in items:
+        if item.id in assignments:
+            continue
+        existing = group_split.get(item.group)
+        if existing and (existing == "test" or (item.label_source == "pseudo" and existing != "train")):
+            excluded[item.id] = f"similar_to_{existing}"
+        elif existing:
+            assignments[item.id] = existing
+        elif item.label_source == "pseudo":
+            assignments[item.id] = "train"
+            group_split[item.group] = "train"
+        else:
+            fresh.append(item)
+    active = ratios if not frozen else _without_test(ratios)
+    assignments.update(assign_groups(fresh, active, seed))
+    return SplitPlan(assignments, excluded)
+
+
+def _without_test(ratios: tuple[float, float, float]) -> tuple[float, float, float]:
+    train, val, _ = ratios
+    total = train + val
+    return (train / total, val / total, 0.0)
+
+
+def assign_groups(items: Sequence[SplitItem], ratios: tuple[float, float, float], seed: int) -> dict[str, str]:
+    """Stratified by class, whole groups to one split, in proportions `ratios`."""
+    if not items:
+        return {}
+    groups = sorted({i.group for i in items})
+    nonzero = [r for r in ratios if r > 0]
+    folds = min(20, max(2, round(1 / min(nonzero)))) if len(nonzero) > 1 else 1
+    largest_class = max(Counter(i.class_name for i in items).values())
+    folds = min(folds, len(groups), largest_class)  # scikit-learn needs a class that fills every fold
+    if folds < 2:
+        return {i.id: "train" for i in items}
+    labels = [i.class_name for i in items]
+    fold_of = np.zeros(len(items), dtype=int)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "least populated class has fewer members than n_splits"
+        for fold, (_, test_idx) in enumerate(splitter.split(np.zeros(len(items)), labels, [i.group for i in items])):
+            fold_of[test_idx] = fold
+    bounds = _fold_bounds(ratios, folds)
+    return {item.id: bounds[fold_of[k]] for k, item in enumerate(items)}
+
+
+def _fold_bounds(ratios: tuple[float, float, float], folds: int) -> list[str]:
+    """Which split each fold goes to: test folds first, then val, then train."""
+    train, val, test = ratios
+    n_test = round(test * folds) if test > 0 else 0
+    n_val = round(val * folds) if val > 0 else 0
+    if test > 0 and n_test == 0:
+        n_test = 1
+    if val > 0 and n_val == 0:
+        n_val = 1
+    n_test = min(n_test, folds - 1)
+    n_val = min(n_val, max(0, folds - 1 - n_test))
+    return ["test"] * n_test + ["val"] * n_val + ["train"] * (folds - n_test - n_val)
+
+
+def split_counts(assignments: dict[str, str], classes: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Per class, images per split (for summaries)."""
+    table: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SPLITS, 0))
+    for image_id, split in assignments.items():
+        table[classes[image_id]][split] += 1
+    return dict(table)

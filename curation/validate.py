@@ -1,0 +1,74 @@
+"""Decode an image fully and normalise it to upright 8-bit RGB, or reject it with a reason.
+
+EXIF orientation is applied; CMYK/YCCK, palette, 16-bit, greyscale and alpha images (composited on
+white) become RGB; animated images give their first frame. Size limits are configurable.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from curation.errors import Rejected
+
+
+@dataclass(frozen=True)
+class ValidationLimits:
+    min_side: int = 32
+    max_pixels: int = 64_000_000
+    max_aspect: float = 6.0
+
+
+def open_normalized(path: Path, limits: ValidationLimits, draft: int | None = None) -> Image.Image:
+    """The image as upright RGB; `draft` lets JPEG decode at a reduced scale (fast)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+            width, height = image.size
+            if width * height > limits.max_pixels:
+                raise Rejected("decompression_bomb", f"{width}x{height}")
+            if min(width, height) < limits.min_side:
+                raise Rejected("too_small", f"{width}x{height}")
+            if max(width, height) / max(1, min(width, height)) > limits.max_aspect:
+                raise Rejected("odd_aspect", f"{width}x{height}")
+            if draft and image.format == "JPEG":
+                image.draft("RGB", (draft, draft))
+            image.seek(0)
+            image.load()
+            return to_rgb(ImageOps.exif_transpose(image))
+        except Rejected:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise Rejected("decompression_bomb", str(exc)) from None
+        except UnidentifiedImageError:
+            raise Rejected("decode_error", "unidentified image") from None
+        except OSError as exc:
+            raise Rejected("truncated" if "truncated" in str(exc).lower() else "decode_error", str(exc)) from None
+        except (ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as exc:
+            raise Rejected("decode_error", f"{type(exc).__name__}: {exc}") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB; transparency is composited on white."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = array.max() or 1.0
+        scale = 255.0 / (65535.0 if top > 255 else 255.0)
+        return Image.fromarray(np.clip(array * scale, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    elif mode == "P":
+        return image.convert("RGB")
+    if mode in ("LA", "La", "PA") or image.mode in ("RGBA", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")  # CMYK (incl. YCCK decoded by Pillow), L, 1, YCbCr, LAB, HSV
