@@ -41,6 +41,8 @@ def configure_logging(debug: bool, quiet: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # library UserWarnings are debug detail, not user output
+    logging.getLogger("py.warnings").setLevel(logging.DEBUG if debug else logging.ERROR)
     for noisy in ("urllib3", "selenium", "PIL", "matplotlib", "tensorflow", "absl", "WDM"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 

@@ -1,0 +1,85 @@
+"""`evaluate`: a run on the frozen test split: accuracy, loss, per-class P/R/F1, figures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.errors import TrainingError
+from training.predict import load_bundle, predict_probabilities
+from workspace.layout import Workspace
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    run_id: str
+    accuracy: float
+    loss: float
+    images: int
+    per_class: list[ClassScore]
+    confusion: list[list[int]]
+
+
+def test_files(ws: Workspace, class_names: list[str]) -> tuple[list[Path], list[int]]:
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        folder = ws.curated_dir / "test" / name
+        for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(path)
+                labels.append(label)
+    return paths, labels
+
+
+def evaluate(ws: Workspace, run_id: str | None = None) -> EvalResult:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    from training.plots import plot_confusion, plot_wrong
+
+    bundle = load_bundle(ws.models_dir / run_id if run_id else ws.root)
+    paths, labels = test_files(ws, bundle.class_names)
+    if not paths:
+        raise TrainingError(f"{ws.curated_dir / 'test'} has no images: run `python cli.py curate` first")
+    probs, errors = predict_probabilities(bundle, paths)
+    keep = [i for i in range(len(paths)) if i not in errors]
+    probs, truth = probs[keep], np.array(labels)[keep]
+    predicted = probs.argmax(axis=1)
+    accuracy = float((predicted == truth).mean())
+    loss = float(-np.log(np.clip(probs[np.arange(len(truth)), truth], 1e-7, 1.0)).mean())
+    indices = list(range(len(bundle.class_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=indices, zero_division=0)
+    matrix = confusion_matrix(truth, predicted, labels=indices)
+    scores = [ClassScore(n, float(p), float(r), float(f), int(s))
+              for n, p, r, f, s in zip(bundle.class_names, precision, recall, f1, support)]
+    plot_confusion(matrix, bundle.class_names, bundle.run_dir / "confusion_matrix.png")
+    wrong = [i for i in range(len(truth)) if predicted[i] != truth[i]]
+    wrong.sort(key=lambda i: -probs[i, predicted[i]])
+    plot_wrong([(str(paths[keep[i]]), bundle.class_names[truth[i]], bundle.class_names[predicted[i]],
+                 float(probs[i, predicted[i]])) for i in wrong[:12]], bundle.run_dir / "most_confident_wrong.png")
+    result = EvalResult(bundle.run_dir.name, accuracy, loss, len(truth), scores, matrix.tolist())
+    _save(ws, bundle.run_dir, result)
+    return result
+
+
+def _save(ws: Workspace, run_dir: Path, result: EvalResult) -> None:
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    metrics["test"] = {"accuracy": result.accuracy, "loss": result.loss, "images": result.images,
+                       "per_class": [s.__dict__ for s in result.per_class], "confusion": result.confusion}
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    with ws.catalog() as catalog:
+        catalog.execute("UPDATE runs SET test_accuracy = ? WHERE id = ?", (result.accuracy, run_dir.name))

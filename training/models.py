@@ -1,0 +1,155 @@
+"""Model builders: a small CNN trained from scratch, and transfer models (frozen backbone + new
+head). Augmentation and each backbone's preprocessing are layers inside the model, so a saved
+model takes raw 0-255 pixels and loads in Keras safe mode (no Lambda layers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.errors import TrainingError
+
+MODELS = ("small-cnn", "mobilenetv2", "efficientnetb0", "resnet50", "vgg16", "inceptionv3")
+MIN_SIZE = {"inceptionv3": 75, "mobilenetv2": 32, "efficientnetb0": 32, "resnet50": 32, "vgg16": 32}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    num_classes: int
+    image_size: int
+    channels: int
+    weights: str = "none"        # none | imagenet | PATH
+    augment: bool = True
+    dropout: float = 0.3
+
+
+def _layers():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="harvest")
+    class CaffePreprocess(keras.layers.Layer):
+        """VGG16/ResNet50 input: RGB→BGR and ImageNet mean subtraction (keras' 'caffe' mode)."""
+
+        def call(self, inputs):
+            bgr = keras.ops.flip(inputs, axis=-1)
+            return bgr - keras.ops.convert_to_tensor([103.939, 116.779, 123.68], dtype=inputs.dtype)
+
+    @keras.saving.register_keras_serializable(package="harvest")
+    class GrayToRGB(keras.layers.Layer):
+        """Repeat one channel three times so ImageNet backbones accept greyscale input."""
+
+        def call(self, inputs):
+            return keras.ops.concatenate([inputs, inputs, inputs], axis=-1)
+
+    return CaffePreprocess, GrayToRGB
+
+
+def augmentation(seed: int):
+    import keras
+
+    return keras.Sequential([
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomRotation(0.08, seed=seed),
+        keras.layers.RandomZoom(0.1, seed=seed),
+        keras.layers.RandomContrast(0.1, seed=seed),
+    ], name="augmentation")
+
+
+def build_model(spec: ModelSpec, seed: int = 1337):
+    """A compiled-ready keras.Model taking (size, size, channels) float pixels in 0-255."""
+    import keras
+
+    if spec.name not in MODELS:
+        raise TrainingError(f"unknown model {spec.name!r}; choose one of {', '.join(MODELS)}")
+    if spec.name != "small-cnn" and spec.image_size < MIN_SIZE[spec.name]:
+        raise TrainingError(f"{spec.name} needs --image-size >= {MIN_SIZE[spec.name]}, got {spec.image_size}")
+    inputs = keras.Input((spec.image_size, spec.image_size, spec.channels), name="pixels")
+    x = augmentation(seed)(inputs) if spec.augment else inputs
+    if spec.name == "small-cnn":
+        x = small_cnn_body(x)
+    else:
+        x = transfer_body(x, spec)
+    x = keras.layers.Dropout(spec.dropout, seed=seed)(x)
+    outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name=spec.name.replace("-", "_"))
+
+
+def small_cnn_body(x):
+    """Four conv blocks with batch norm, then global pooling: trains on a CPU in minutes."""
+    import keras
+
+    x = keras.layers.Rescaling(1.0 / 255)(x)
+    for filters in (32, 64, 128, 192):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation("relu")(x)
+        x = keras.layers.MaxPooling2D()(x)
+    return keras.layers.GlobalAveragePooling2D()(x)
+
+
+def transfer_body(x, spec: ModelSpec):
+    import keras
+
+    caffe, gray_to_rgb = _layers()
+    if spec.channels == 1:
+        x = gray_to_rgb()(x)
+    if spec.name in ("mobilenetv2", "inceptionv3"):
+        x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0)(x)
+    elif spec.name in ("resnet50", "vgg16"):
+        x = caffe()(x)
+    # efficientnetb0 rescales inside the backbone
+    backbone = make_backbone(spec)
+    backbone.trainable = False
+    x = backbone(x, training=False)
+    return keras.layers.GlobalAveragePooling2D()(x)
+
+
+def make_backbone(spec: ModelSpec):
+    import keras
+
+    constructors = {
+        "mobilenetv2": keras.applications.MobileNetV2, "efficientnetb0": keras.applications.EfficientNetB0,
+        "resnet50": keras.applications.ResNet50, "vgg16": keras.applications.VGG16,
+        "inceptionv3": keras.applications.InceptionV3,
+    }
+    shape = (spec.image_size, spec.image_size, 3)
+    weights = None if spec.weights in ("none", "") else spec.weights
+    if weights not in (None, "imagenet"):
+        path = Path(weights)
+        if not path.is_file():
+            raise TrainingError(f"--weights file not found: {path}")
+        weights = None
+    try:
+        backbone = constructors[spec.name](include_top=False, weights=weights, input_shape=shape)
+    except (OSError, ValueError, Exception) as exc:  # noqa: BLE001 - keras raises many kinds here
+        if spec.weights == "imagenet":
+            raise TrainingError(
+                f"could not download ImageNet weights for {spec.name} ({type(exc).__name__}; offline?): "
+                "pass --weights PATH (a .weights.h5 of the backbone without its top) or --weights none"
+            ) from None
+        raise TrainingError(f"cannot build {spec.name}: {exc}") from None
+    if spec.weights not in ("none", "", "imagenet"):
+        try:
+            backbone.load_weights(spec.weights)
+        except (OSError, ValueError) as exc:
+            raise TrainingError(f"--weights {spec.weights} does not fit {spec.name} at "
+                                f"{spec.image_size}px without its top: {str(exc)[:160]}") from None
+    backbone._name = "backbone"
+    return backbone
+
+
+def unfreeze_top(model, fraction: float = 0.3) -> int:
+    """Make the top `fraction` of the backbone's layers trainable (batch norm stays frozen)."""
+    import keras
+
+    backbone = model.get_layer("backbone")
+    backbone.trainable = True
+    layers = backbone.layers
+    cut = int(len(layers) * (1 - fraction))
+    for layer in layers[:cut]:
+        layer.trainable = False
+    for layer in layers[cut:]:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    return sum(1 for layer in layers if layer.trainable)
