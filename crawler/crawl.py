@@ -89,10 +89,12 @@ class CrawlSummary:
         return sum(c.shortfall for c in self.classes)
 
 
-def count_valid(catalog: Catalog, class_name: str) -> int:
-    """Unique, valid, stored images of a class (any label source)."""
+def count_valid(catalog: Catalog, class_name: str, include_unjudged: bool = False) -> int:
+    """Unique, valid, stored images of a class (any label source); with `include_unjudged`, also
+    the self-training candidates of that class still waiting to be judged."""
+    statuses = "('stored', 'accepted', 'unlabelled')" if include_unjudged else "('stored', 'accepted')"
     return int(catalog.scalar(
-        "SELECT COUNT(*) FROM images WHERE class = ? AND status IN ('stored', 'accepted')", (class_name,)))
+        f"SELECT COUNT(*) FROM images WHERE class = ? AND status IN {statuses}", (class_name,)))
 
 
 def query_plan(config: WorkspaceConfig, class_name: str, crawl: CrawlConfig) -> Iterator[tuple[str, str]]:
@@ -161,7 +163,8 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
                                             "urls_file": str(config.urls_file or "")}), utc_now()))
         downloader = stack.enter_context(Downloader(ws, catalog, config.http, config.workers,
                                                     label_source=config.label_source))
-        before = {n: count_valid(catalog, n) for n in names}
+        unjudged = config.label_source == "candidate"
+        before = {n: count_valid(catalog, n, unjudged) for n in names}
         if config.urls_file is not None:
             downloaded = _crawl_url_list(catalog, downloader, config, names, cancel, progress, job_id)
         else:
@@ -176,7 +179,8 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
                 if progress:
                     progress(done + 1, len(names))
         results = tuple(
-            ClassResult(n, config.per_class or ws_config.class_spec(n).target, before[n], count_valid(catalog, n))
+            ClassResult(n, config.per_class or ws_config.class_spec(n).target, before[n],
+                        count_valid(catalog, n, unjudged))
             for n in names)
         summary = CrawlSummary(results, tuple(engine_yield(catalog)), downloaded, cancel.is_set())
         catalog.execute("UPDATE stage_runs SET ended_at = ?, counts = ? WHERE id = ?",
@@ -188,9 +192,10 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
 def _crawl_class(catalog: Catalog, downloader: Downloader, ws_config: WorkspaceConfig,
                  config: CrawlConfig, name: str, target: int, source: CandidateSource,
                  cancel: threading.Event, job_id: int | None) -> int:
-    downloaded = _download_needed(catalog, downloader, name, target, cancel)
+    unjudged = config.label_source == "candidate"
+    downloaded = _download_needed(catalog, downloader, name, target, cancel, unjudged)
     for engine, query in query_plan(ws_config, name, config):
-        need = target - count_valid(catalog, name)
+        need = target - count_valid(catalog, name, unjudged)
         if need <= 0 or cancel.is_set():
             break
         known = int(catalog.scalar(
@@ -207,16 +212,16 @@ def _crawl_class(catalog: Catalog, downloader: Downloader, ws_config: WorkspaceC
             continue
         added = record_candidates(catalog, name, found, config.allow_thumbnails, job_id)
         log.info("%s %r: %d results, %d new candidates for %s", engine, query, len(found), added, name)
-        downloaded += _download_needed(catalog, downloader, name, target, cancel)
+        downloaded += _download_needed(catalog, downloader, name, target, cancel, unjudged)
     return downloaded
 
 
 def _download_needed(catalog: Catalog, downloader: Downloader, name: str, target: int,
-                     cancel: threading.Event) -> int:
+                     cancel: threading.Event, unjudged: bool = False) -> int:
     """Download pending candidates of a class in batches of what is still needed."""
     downloaded = 0
     while not cancel.is_set():
-        need = target - count_valid(catalog, name)
+        need = target - count_valid(catalog, name, unjudged)
         rows = downloader.pending(name, limit=need) if need > 0 else []
         if not rows:
             return downloaded

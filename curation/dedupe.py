@@ -16,7 +16,8 @@ from pathlib import Path
 from curation.hashing import ImageHashes, as_int, is_near_duplicate
 from curation.index import HammingIndex
 
-LABEL_RANK = {"manual": 0, "query": 1, "pseudo": 2, "none": 3}
+LABEL_RANK = {"manual": 0, "query": 1, "pseudo": 2, "candidate": 3, "none": 4}
+UNJUDGED = ("candidate", "none")  # a crawl hint or nothing: not a label that can conflict
 
 
 @dataclass(frozen=True)
@@ -116,12 +117,14 @@ def decide_group(group: list[DedupeItem]) -> list[Decision]:
     """`group` is sorted by the keep rule; the first item is the candidate to keep."""
     kept = group[0]
     group_id = kept.id
-    classes = {i.class_name for i in group if i.class_name is not None}
+    classes = {i.class_name for i in group if i.class_name is not None and i.label_source not in UNJUDGED}
     manual_classes = {i.class_name for i in group if i.label_source == "manual" and i.class_name}
     if len(classes) > 1 and len(manual_classes) != 1:
         return [Decision(i.id, "conflict", "cross_class_duplicate", None, group_id, i.class_name) for i in group]
     if len(classes) > 1:  # one manual label settles it: keep the best manual copy
         kept = next(i for i in group if i.label_source == "manual")
+    elif kept.label_source in UNJUDGED and classes:  # a labelled copy beats an unjudged one
+        kept = next(i for i in group if i.label_source not in UNJUDGED)
     out = [Decision(kept.id, "kept", None, None, group_id, kept.class_name)]
     for item in group:
         if item.id == kept.id:

@@ -82,7 +82,7 @@ def small_cnn_body(x):
     x = keras.layers.Rescaling(1.0 / 255)(x)
     for filters in (32, 64, 128, 192):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.BatchNormalization(momentum=0.9)(x)  # small data: few steps per epoch
         x = keras.layers.Activation("relu")(x)
         x = keras.layers.MaxPooling2D()(x)
     return keras.layers.GlobalAveragePooling2D()(x)

@@ -10,7 +10,7 @@ import sys
 def quiet_tensorflow() -> None:
     if "tensorflow" in sys.modules:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ logs; Python errors still raise
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:

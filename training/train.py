@@ -20,7 +20,7 @@ from workspace.catalog import utc_now
 from workspace.layout import Workspace
 
 log = logging.getLogger(__name__)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 

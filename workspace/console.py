@@ -43,8 +43,10 @@ def configure_logging(debug: bool, quiet: bool) -> None:
     root.setLevel(level)
     logging.captureWarnings(True)  # library UserWarnings are debug detail, not user output
     logging.getLogger("py.warnings").setLevel(logging.DEBUG if debug else logging.ERROR)
-    for noisy in ("urllib3", "selenium", "PIL", "matplotlib", "tensorflow", "absl", "WDM"):
+    for noisy in ("urllib3", "selenium", "PIL", "matplotlib", "WDM"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    for chatty in ("tensorflow", "absl", "keras"):  # retracing notices and the like
+        logging.getLogger(chatty).setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def info(message: str) -> None:
