@@ -20,7 +20,7 @@ class QualityThresholds:
     light_mean: float = 230.0
     gray_chroma: float = 4.0      # mean |R-G|+|G-B| below this is greyscale
     min_std: float = 6.0          # below this, the picture is almost flat
-    min_entropy: float = 2.5
+    min_entropy: float = 1.5       # near-blank; dark backgrounds with a subject stay
 
 
 def quality_flags(image: Image.Image, original_size: tuple[int, int], t: QualityThresholds) -> list[str]:

@@ -1,0 +1,1 @@
+"""The embedded demo: the whole pipeline offline on bundled real photos."""
