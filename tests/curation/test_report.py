@@ -1,0 +1,84 @@
+"""The HTML report renders in real headless Chromium, with its images, and escapes web text."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from curation.pipeline import CurateConfig, curate
+from curation.report import build_report
+from tests.conftest import chromium_available, make_jpeg
+from workspace.catalog import utc_now
+from workspace.importer import import_labelled
+from workspace.layout import init_workspace
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+def workspace(tmp_path: Path):
+    src = tmp_path / "src"
+    for i in range(8):
+        make_jpeg(src / ("cats" if i % 2 else "dogs") / f"{i}.jpg", ((i * 30) % 256, 120, 60), size=(80, 64), pattern=i)
+    (src / "dogs" / "broken.jpg").write_bytes(b"\xff\xd8\xffnot really")
+    ws = init_workspace(tmp_path / "ws", ["cats", "dogs"]).workspace
+    import_labelled(ws, src)
+    curate(ws, CurateConfig(size=32))
+    with ws.catalog() as catalog:
+        catalog.execute("INSERT INTO candidates (url, class, title, engine, found_at, status, reason) VALUES"
+                        " (?, 'cats', ?, 'bing', ?, 'failed', 'http_404')", ("javascript:alert(1)", HOSTILE, utc_now()))
+        catalog.execute("UPDATE images SET source = ? WHERE id = (SELECT id FROM images WHERE status='accepted' LIMIT 1)",
+                        (f"https://example.com/{HOSTILE}.jpg",))
+        catalog.execute("INSERT INTO rounds (round, state, accepted, test_accuracy, details, started_at) VALUES"
+                        " (0, 'done', 0, 0.5, ?, ?)", ('{"per_class": {"cats": {"manual": 4}}}', utc_now()))
+    return ws
+
+
+def test_report_escapes_everything_from_the_web(workspace) -> None:
+    page = build_report(workspace).read_text()
+    assert HOSTILE not in page and "&lt;script&gt;" in page
+    assert 'href="javascript:' not in page
+    assert "Content-Security-Policy" in page
+    for section in ("Classes", "Rejected", "Duplicate clusters", "Cross-class conflicts", "Contact sheets",
+                    "Per-engine yield", "Self-training rounds"):
+        assert section in page
+
+
+def test_empty_workspace_still_gives_a_page(tmp_path: Path) -> None:
+    ws = init_workspace(tmp_path / "empty", ["a"]).workspace
+    page = build_report(ws).read_text()
+    assert "0 images in the catalog" in page and "No crawl yet" in page
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not chromium_available(), reason="needs chromium and chromedriver")
+def test_report_renders_with_its_images_in_chromium(workspace) -> None:
+    from selenium import webdriver
+
+    path = build_report(workspace)
+    profile = tempfile.mkdtemp(prefix="harvest-test-")
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")),
+                              options=options)
+    try:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        driver.set_window_size(1300, 30000)  # every lazy thumbnail in view
+        driver.get(path.as_uri())
+        WebDriverWait(driver, 20).until(
+            lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete)"))
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]);")
+        assert len(images) >= 8
+        assert all(complete and width > 0 for _, complete, width in images), images
+        assert driver.execute_script("return document.querySelectorAll('script').length") == 0
+        assert "Harvest report" in driver.title
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
