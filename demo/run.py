@@ -21,8 +21,10 @@ log = logging.getLogger(__name__)
 PHOTOS = Path(__file__).resolve().parent / "photos"
 DEFAULT_PORT = 8731  # fixed so a resumed demo sees the same URLs
 SIZES = {
-    "full": {"schedule": (30, 45, 60), "epochs": 15, "image_size": 64, "curate_size": 96, "threshold": 0.5},
-    "small": {"schedule": (10, 16), "epochs": 2, "image_size": 32, "curate_size": 48, "threshold": 0.3},
+    "full": {"schedule": (36, 48, 60), "epochs": 30, "patience": 8, "image_size": 64, "curate_size": 96,
+             "threshold": 0.4},
+    "small": {"schedule": (10, 16), "epochs": 2, "patience": 2, "image_size": 32, "curate_size": 48,
+              "threshold": 0.3},
 }
 
 
@@ -73,6 +75,6 @@ def run_demo(config: DemoConfig, notify: Callable[[str], None]) -> DemoResult:
         summary = self_train(ws, SelfTrainConfig(
             schedule=size["schedule"], threshold=size["threshold"], engine="bing", base_url=site.base_url,
             allow_private=True, image_size=size["image_size"], epochs=size["epochs"], batch_size=16,
-            patience=2, workers=4), notify=notify)
+            train_patience=size["patience"], patience=2, workers=4), notify=notify)
     report = build_report(ws)
     return DemoResult(ws, summary, report, classes)
