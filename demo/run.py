@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 PHOTOS = Path(__file__).resolve().parent / "photos"
 DEFAULT_PORT = 8731  # fixed so a resumed demo sees the same URLs
 SIZES = {
-    "full": {"schedule": (36, 48, 60), "epochs": 30, "patience": 8, "image_size": 64, "curate_size": 96,
+    "full": {"schedule": (40, 50, 60), "epochs": 30, "patience": 8, "image_size": 64, "curate_size": 96,
              "threshold": 0.4},
     "small": {"schedule": (10, 16), "epochs": 2, "patience": 2, "image_size": 32, "curate_size": 48,
               "threshold": 0.3},
@@ -64,10 +64,10 @@ def run_demo(config: DemoConfig, notify: Callable[[str], None]) -> DemoResult:
         shutil.rmtree(config.workspace)
     size = SIZES[config.size]
     classes = sorted(p.name for p in PHOTOS.iterdir() if p.is_dir())
-    replica = ReplicaConfig(folder=PHOTOS, per_page=20, offclass_share=0.25, duplicate_share=0.05,
+    replica = ReplicaConfig(folder=PHOTOS, per_page=20, offclass_share=0.15, duplicate_share=0.05,
                             reencoded_share=0.05, broken_share=0.05, seed=7)
     with ReplicaSite(replica, port=free_port(config.port)) as site:
-        notify(f"replica search site with {len(classes)} classes at {site.base_url} (25% off-class results, "
+        notify(f"replica search site with {len(classes)} classes at {site.base_url} (15% off-class results, "
                "duplicates, re-encoded copies, broken links)")
         init_workspace(config.workspace, classes, target=size["schedule"][0], engines=("bing",),
                        image_size=size["curate_size"], split=(0.6, 0.2, 0.2))

@@ -131,8 +131,12 @@ def _fit(model, train_ds, val_ds, run_dir: Path, config: TrainConfig, learning_r
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(run_dir / "checkpoint.keras", monitor="val_loss", save_best_only=True),
+        # accuracy, not loss: on small, noisy validation sets the loss can be best at epoch 1
+        # (an untrained, hedging model) while accuracy keeps improving for many epochs
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(run_dir / "checkpoint.keras", monitor="val_accuracy", mode="max",
+                                        save_best_only=True),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.BackupAndRestore(str(run_dir / f"backup-{stage}")),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2)),

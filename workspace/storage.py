@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -67,27 +66,37 @@ def temp_path(ws: Workspace) -> Path:
     return ws.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part"
 
 
-def place_blob(ws: Workspace, tmp: Path, sha256: str, ext: str, move: bool) -> str:
-    """Move (or copy) a complete temp file into content-addressed storage; returns its relpath."""
+def place_blob(ws: Workspace, tmp: Path, sha256: str, ext: str) -> str:
+    """Rename a complete temp file into content-addressed storage; returns its relpath."""
     rel = blob_relpath(sha256, ext)
     final = ws.root / rel
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
-        if move:
-            tmp.unlink(missing_ok=True)
-        return rel
-    if move:
-        os.replace(tmp, final)
+        tmp.unlink(missing_ok=True)
     else:
-        staging = temp_path(ws)
-        shutil.copyfile(tmp, staging)
-        os.replace(staging, final)
+        os.replace(tmp, final)
     return rel
 
 
 def derived_id(sha256: str, source: str) -> str:
     """Id of a row whose bytes are already recorded under another source: stable, unique."""
     return hashlib.sha256(f"{sha256}\0{source}".encode()).hexdigest()[:16]
+
+
+def copy_to_temp(ws: Workspace, source: Path) -> tuple[Path, str]:
+    """Copy a file into DIR/tmp, hashing the bytes actually copied (a file that changes while
+    being read is stored as what was read, under the hash of what was read)."""
+    tmp = temp_path(ws)
+    digest = hashlib.sha256()
+    try:
+        with open(source, "rb") as src, open(tmp, "wb") as dst:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+                dst.write(chunk)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, digest.hexdigest()
 
 
 def ingest_file(
@@ -102,29 +111,38 @@ def ingest_file(
 ) -> IngestResult:
     """Record one file in the catalog (storing it when valid). Idempotent per (content, source).
 
-    `move=True` consumes `path` (a downloader temp file); otherwise the file is copied.
+    `move=True` consumes `path` (a downloader temp file); otherwise the file is first copied into
+    DIR/tmp and everything (hash, checks, storage) works on that copy. `sha256`, when given, is
+    the caller's hash of the source, used to skip files already recorded without copying them.
     """
-    sha = sha256 or sha256_file(path)
-    existing = catalog.one(
-        "SELECT id, status, reason FROM images WHERE sha256 = ? AND source = ?", (sha, meta.source)
-    )
-    if existing:
-        if move:
-            path.unlink(missing_ok=True)
-        return IngestResult(existing["id"], existing["status"], existing["reason"], new=False)
-    size = path.stat().st_size
-    info: ImageInfo | None = None
-    reason: str | None = None
+    if sha256 is not None:
+        existing = _existing(catalog, sha256, meta.source)
+        if existing:
+            return existing
+    if move:
+        work, sha = path, sha256_file(path)
+    else:
+        work, sha = copy_to_temp(ws, path)
     try:
-        info = inspect_image(path, max_pixels=max_pixels)
-    except InvalidImage as exc:
-        reason = exc.reason
-    rel = None
-    if info is not None:
-        rel = place_blob(ws, path, sha, info.ext, move=move)
-    elif move:
-        path.unlink(missing_ok=True)
-    return _record(catalog, sha, size, rel, info, reason, meta)
+        existing = _existing(catalog, sha, meta.source)
+        if existing:
+            return existing
+        size = work.stat().st_size
+        info: ImageInfo | None = None
+        reason: str | None = None
+        try:
+            info = inspect_image(work, max_pixels=max_pixels)
+        except InvalidImage as exc:
+            reason = exc.reason
+        rel = place_blob(ws, work, sha, info.ext) if info is not None else None
+        return _record(catalog, sha, size, rel, info, reason, meta)
+    finally:
+        work.unlink(missing_ok=True)
+
+
+def _existing(catalog: Catalog, sha: str, source: str) -> IngestResult | None:
+    row = catalog.one("SELECT id, status, reason FROM images WHERE sha256 = ? AND source = ?", (sha, source))
+    return IngestResult(row["id"], row["status"], row["reason"], new=False) if row else None
 
 
 def _record(
