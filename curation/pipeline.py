@@ -238,6 +238,8 @@ def _apply_decisions(catalog: Catalog, decisions: list[Decision], config: Curate
 def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig,
                  progress: Progress | None) -> tuple[int, int]:
     """Write missing/stale curated files, remove files the catalog no longer wants."""
+    for leftover in ws.curated_dir.rglob(".*.tmp"):  # an encoder killed mid-write
+        leftover.unlink(missing_ok=True)
     spec_file = ws.curated_dir / ".resize.json"
     spec = json.dumps(asdict(config.resize_spec), sort_keys=True)
     rebuild = not spec_file.exists() or spec_file.read_text() != spec

@@ -29,6 +29,7 @@ def check_consistent(ws_path: Path) -> None:
                     if p.is_file() and p.suffix == ".jpg"}
     assert curated_disk == curated
     assert [p for p in (ws_path / "tmp").iterdir()] == []
+    assert list((ws_path / "curated").rglob("*.tmp")) == [], "no partial curated file"
 
 
 def outcomes(ws_path: Path, key: str) -> dict[str, dict]:

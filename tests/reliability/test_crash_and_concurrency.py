@@ -1,0 +1,79 @@
+"""SIGKILL at random moments and concurrent commands on one workspace: nothing lost or doubled."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, make_jpeg
+from tests.crawler.test_crawl import images
+from tests.reliability.test_bad_inputs import check_consistent
+from tests.support.fault_server import FaultServer
+from workspace.layout import init_workspace
+
+
+def cli(*args: object) -> list[str]:
+    return [sys.executable, str(REPO / "cli.py"), *map(str, args)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sigkill_curate_at_a_random_moment_then_resume(tmp_path: Path, seed: int) -> None:
+    src = tmp_path / "src"
+    for i in range(90):
+        make_jpeg(src / ("a" if i % 2 else "b") / f"{i}.jpg", ((i * 37) % 256, (i * 11) % 256, 90),
+                  size=(160, 120), pattern=i % 13)
+    ws = tmp_path / "ws"
+    init_workspace(ws, ["a", "b"])
+    assert subprocess.run(cli("import", ws, src), capture_output=True).returncode == 0
+    process = subprocess.Popen(cli("curate", ws, "--size", "48", "--workers", "1"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(random.Random(seed).uniform(0.5, 3.0))
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    resumed = subprocess.run(cli("curate", ws, "--size", "48"), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    with sqlite3.connect(ws / "catalog.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 90
+        assert conn.execute("SELECT COUNT(*) FROM images WHERE status IN ('stored')").fetchone()[0] == 0
+    check_consistent(ws)
+
+
+@pytest.mark.slow
+def test_two_crawls_and_status_export_curate_at_once(tmp_path: Path) -> None:
+    with FaultServer(images=images(40)) as server:
+        ws = tmp_path / "ws"
+        init_workspace(ws, ["a", "b"])
+        lists = []
+        for name, part in (("a", range(0, 20)), ("b", range(20, 40))):
+            path = tmp_path / f"{name}.txt"
+            path.write_text("".join(server.url(f"/slow/{i}.jpg?ms=60") + "\n" for i in part))
+            lists.append((name, path))
+        crawls = [subprocess.Popen(cli("crawl", ws, "--urls", path, "--class", name, "--allow-private",
+                                       "--workers", "2"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                  for name, path in lists]
+        readers = 0
+        while any(p.poll() is None for p in crawls):
+            for args in (("status", ws), ("export", ws, "--out", tmp_path / "m.csv"), ("curate", ws, "--size", "32")):
+                result = subprocess.run(cli(*args), capture_output=True, text=True, timeout=120)
+                assert result.returncode == 0, (args, result.stderr)
+                readers += 1
+        for p in crawls:
+            assert p.wait() == 0, p.stderr.read()
+    assert readers >= 3
+    with sqlite3.connect(ws / "catalog.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 40
+        assert conn.execute("SELECT COUNT(DISTINCT source) FROM images").fetchone()[0] == 40
+        assert conn.execute("SELECT COUNT(*) FROM candidates WHERE status != 'stored'").fetchone()[0] == 0
+    assert all(server.hits[f"/slow/{i}.jpg"] == 1 for i in range(40))
+    final = subprocess.run(cli("curate", ws, "--size", "32"), capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0
+    check_consistent(ws)
