@@ -1,0 +1,202 @@
+"""Self-training against a noisy crawl: (a) raw crawl, (b) self-training, (c) oracle labels.
+
+The flowers set (../shared/data/flowers) is split per class: the last HOLDOUT files by name are a clean
+test set nobody crawls; the rest is served by the replica search site with `--offclass` of each
+result page drawn from other classes. Every arm crawls through real headless Chromium (bing engine)
+and is scored on the same clean hold-out (true labels), so the comparison does not depend on the
+workspaces' own (query-labelled, hence noisy) test splits.
+
+(a) raw: crawl schedule[-1] images per class, trust the query labels, train once.
+(b) self-train: `self-train` with the schedule (round 0 query-labelled, later rounds pseudo-labelled).
+(c) oracle: the raw crawl of (a) relabelled with the replica's truth, train once.
+
+Run: .venv/bin/python bench/selftrain_experiment.py [--schedule 40,120,200] [--epochs 8] [--image-size 48]
+Writes bench/results/selftrain_experiment.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FLOWERS = ROOT.parent / "shared" / "data" / "flowers"
+RESULTS = ROOT / "bench" / "results" / "selftrain_experiment.json"
+
+
+def split_source(source: Path, dest: Path, holdout: int) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Served folder (symlinks) + the clean hold-out as (path, class index)."""
+    classes = sorted(p.name for p in source.iterdir() if p.is_dir())
+    held: list[tuple[Path, int]] = []
+    for index, name in enumerate(classes):
+        files = sorted((source / name).glob("*.jpg"))
+        (dest / name).mkdir(parents=True)
+        for path in files[:-holdout]:
+            (dest / name / path.name).symlink_to(path)
+        held += [(path, index) for path in files[-holdout:]]
+    return classes, held
+
+
+def clean_accuracy(ws, run_id: str, held: list[tuple[Path, int]], classes: list[str]) -> float:
+    import numpy as np
+
+    from training.predict import load_bundle, predict_probabilities
+
+    bundle = load_bundle(ws.models_dir / run_id)
+    probabilities, _ = predict_probabilities(bundle, [p for p, _ in held])
+    names = [bundle.class_names[i] for i in np.argmax(probabilities, axis=1)]
+    return float(np.mean([n == classes[c] for n, (_, c) in zip(names, held)]))
+
+
+def train_label_precision(ws, truth: dict[str, str]) -> float | None:
+    """Share of accepted train images whose label is their true class (where the truth is known)."""
+    with ws.catalog() as catalog:
+        rows = catalog.all("SELECT class, source FROM images WHERE status='accepted' AND split='train'")
+    known = [(r["class"], truth[r["source"]]) for r in rows if r["source"] in truth]
+    return sum(a == b for a, b in known) / len(known) if known else None
+
+
+def train_once(ws, args, run_id: str) -> float:
+    from training.train import TrainConfig, train
+
+    return train(ws, TrainConfig(image_size=args.image_size, epochs=args.epochs, batch_size=32, patience=args.epochs,
+                                 run_id=run_id)).val_accuracy
+
+
+def curate_ws(ws, args) -> None:
+    from curation.pipeline import CurateConfig, curate
+
+    curate(ws, CurateConfig(size=args.curate_size, split=(0.7, 0.15, 0.15)))
+
+
+def arm_selftrain(base: Path, site, classes, held, truth, args, log) -> dict:
+    from training.selftrain import SelfTrainConfig, self_train
+    from workspace.layout import init_workspace
+
+    ws = init_workspace(base / "selftrain", classes, target=args.schedule[0], image_size=args.curate_size,
+                        split=(0.7, 0.15, 0.15)).workspace
+    summary = self_train(ws, SelfTrainConfig(
+        schedule=tuple(args.schedule), threshold=args.threshold, engine="bing", base_url=site.base_url,
+        allow_private=True, image_size=args.image_size, epochs=args.epochs, train_patience=args.epochs,
+        patience=len(args.schedule), curate_size=args.curate_size, workers=4), notify=log)
+    rounds = []
+    for r in summary.rounds:
+        rounds.append({"round": r.round, "images_per_class": {c: sum(v.values()) for c, v in r.per_class.items()},
+                       "pseudo_per_class": {c: v.get("pseudo", 0) for c, v in r.per_class.items()},
+                       "candidates": r.candidates, "accepted": r.accepted, "pseudo_precision": r.pseudo_precision,
+                       "workspace_test_accuracy": r.test_accuracy,
+                       "clean_test_accuracy": clean_accuracy(ws, r.run_id, held, classes)})
+        log(f"self-train round {r.round}: clean test accuracy {rounds[-1]['clean_test_accuracy']:.3f}")
+    return {"rounds": rounds, "stopped_because": summary.stopped_because,
+            "train_label_precision": train_label_precision(ws, truth)}
+
+
+def arms_raw_and_oracle(base: Path, site, classes, held, truth, args, log) -> tuple[dict, dict]:
+    from crawler.crawl import CrawlConfig, crawl
+    from crawler.http import HttpPolicy
+    from workspace.layout import init_workspace, open_workspace
+
+    raw = init_workspace(base / "raw", classes, target=args.schedule[-1], image_size=args.curate_size,
+                         split=(0.7, 0.15, 0.15)).workspace
+    log(f"raw crawl: {args.schedule[-1]} per class")
+    crawl(raw, CrawlConfig(engine="bing", per_class=args.schedule[-1], base_url=site.base_url, workers=4,
+                           http=HttpPolicy(allow_private=True)))
+    shutil.copytree(raw.root, base / "oracle")
+    oracle = open_workspace(base / "oracle")
+    results = []
+    for name, ws in (("raw", raw), ("oracle", oracle)):
+        if name == "oracle":
+            with ws.catalog() as catalog, catalog.transaction() as conn:
+                for row in catalog.all("SELECT id, source FROM images WHERE status = 'stored'"):
+                    true = truth.get(row["source"])
+                    if true is None:
+                        conn.execute("UPDATE images SET status='rejected', reason='no_truth' WHERE id=?", (row["id"],))
+                    else:
+                        conn.execute("UPDATE images SET class=?, label_source='manual' WHERE id=?", (true, row["id"]))
+        curate_ws(ws, args)
+        log(f"{name}: training")
+        val = train_once(ws, args, f"{name}-0")
+        with ws.catalog() as catalog:
+            per_class = {r["class"]: r["n"] for r in catalog.all(
+                "SELECT class, COUNT(*) AS n FROM images WHERE status='accepted' GROUP BY class")}
+        results.append({"images_per_class": per_class, "val_accuracy": val,
+                        "train_label_precision": train_label_precision(ws, truth),
+                        "clean_test_accuracy": clean_accuracy(ws, f"{name}-0", held, classes)})
+        log(f"{name}: clean test accuracy {results[-1]['clean_test_accuracy']:.3f}")
+    return results[0], results[1]
+
+
+def print_table(result: dict) -> None:
+    print(f"\nclean hold-out: {result['holdout_per_class']} per class x {len(result['classes'])} classes; "
+          f"off-class share {result['offclass_share']}; schedule {result['schedule']}")
+    print(f"{'arm':<14}{'images/class':>14}{'label precision':>17}{'clean test acc':>16}")
+    for r in result.get("selftrain", {}).get("rounds", []):
+        n = round(sum(r["images_per_class"].values()) / max(1, len(r["images_per_class"])))
+        p = "-" if r["pseudo_precision"] is None else f"{r['pseudo_precision']:.3f} (pseudo)"
+        print(f"{'self-train r' + str(r['round']):<14}{n:>14}{p:>17}{r['clean_test_accuracy']:>16.3f}")
+    for arm in ("raw", "oracle"):
+        if arm in result:
+            r = result[arm]
+            n = round(sum(r["images_per_class"].values()) / max(1, len(r["images_per_class"])))
+            p = "-" if r["train_label_precision"] is None else f"{r['train_label_precision']:.3f}"
+            print(f"{arm:<14}{n:>14}{p:>17}{r['clean_test_accuracy']:>16.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=FLOWERS)
+    parser.add_argument("--schedule", type=lambda s: [int(x) for x in s.split(",")], default=[40, 120, 200])
+    parser.add_argument("--offclass", type=float, default=0.3)
+    parser.add_argument("--holdout", type=int, default=50)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--image-size", type=int, default=48)
+    parser.add_argument("--curate-size", type=int, default=64)
+    parser.add_argument("--arms", default="selftrain,raw", help="selftrain and/or raw (raw includes the oracle)")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the workspaces in this folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from crawler.replica import ReplicaConfig, ReplicaSite
+
+    start = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - start:6.0f}s] {message}", flush=True)
+
+    base = args.keep or Path(tempfile.mkdtemp(prefix="harvest-selftrain-"))
+    if args.keep and base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True, exist_ok=True)
+    classes, held = split_source(args.source, base / "served", args.holdout)
+    result: dict = {"classes": classes, "holdout_per_class": args.holdout, "offclass_share": args.offclass,
+                    "schedule": args.schedule, "epochs": args.epochs, "image_size": args.image_size,
+                    "threshold": args.threshold}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with ReplicaSite(ReplicaConfig(folder=base / "served", per_page=35, offclass_share=args.offclass,
+                                       seed=11)) as site:
+            truth = {u: i["class"] for u, i in site.truth().items() if i.get("class")}
+            if "selftrain" in args.arms:
+                result["selftrain"] = arm_selftrain(base, site, classes, held, truth, args, log)
+                RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+            if "raw" in args.arms:
+                result["raw"], result["oracle"] = arms_raw_and_oracle(base, site, classes, held, truth, args, log)
+        result["seconds"] = round(time.monotonic() - start)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+    print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
