@@ -77,3 +77,35 @@ def test_two_crawls_and_status_export_curate_at_once(tmp_path: Path) -> None:
     final = subprocess.run(cli("curate", ws, "--size", "32"), capture_output=True, text=True, timeout=120)
     assert final.returncode == 0
     check_consistent(ws)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.training
+def test_sigkill_a_self_training_round_then_resume(tmp_path: Path) -> None:
+    from tests.conftest import chromium_available
+
+    if not chromium_available():
+        pytest.skip("needs chromium and chromedriver")
+    ws = tmp_path / "demo"
+    argv = cli("demo", "--workspace", ws, "--size", "small")
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # kill while round 1 is under way
+        if (ws / "catalog.sqlite").exists():
+            with sqlite3.connect(ws / "catalog.sqlite", timeout=30) as conn:
+                running = conn.execute("SELECT COUNT(*) FROM rounds WHERE round = 1").fetchone()[0]
+            if running:
+                break
+        time.sleep(0.2)
+    time.sleep(random.Random(7).uniform(0.5, 4.0))
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    with sqlite3.connect(ws / "catalog.sqlite") as conn:
+        assert conn.execute("SELECT round, state FROM rounds ORDER BY round").fetchall() == [(0, "done"), (1, "done")]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT COUNT(*) FROM images WHERE label_source='pseudo' AND split != 'train'"
+                            ).fetchone()[0] == 0
+    check_consistent(ws)
