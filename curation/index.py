@@ -15,6 +15,8 @@ from math import comb
 import numpy as np
 
 BITS = 64
+BRUTE_FORCE_CELLS = 25_000_000  # query x index sizes up to this are compared directly
+BLOCK_CELLS = 5_000_000
 
 
 def _masks(width: int, radius: int) -> np.ndarray:
@@ -45,7 +47,8 @@ class HammingIndex:
     """Hashes with ids; `search(hash, radius)` and the self-join `pairs(radius)`."""
 
     def __init__(self, hashes: Iterable[int], ids: Iterable[object] | None = None, bands: int | None = None,
-                 radius_hint: int = 10) -> None:
+                 radius_hint: int = 10, brute_force_cells: int = BRUTE_FORCE_CELLS) -> None:
+        self.brute_force_cells = brute_force_cells
         self.hashes = np.fromiter((int(h) & (2**64 - 1) for h in hashes), dtype=np.uint64)
         self.ids = list(ids) if ids is not None else list(range(len(self.hashes)))
         if len(self.ids) != len(self.hashes):
@@ -53,13 +56,22 @@ class HammingIndex:
         self.m = max(3, bands or choose_bands(len(self.hashes), radius_hint))  # bands <= 22 bits
         edges = np.linspace(0, BITS, self.m + 1).astype(int)
         self.bands = list(zip(edges[:-1], edges[1:]))
-        self._tables = []
-        for lo, hi in self.bands:
-            values = self._band(self.hashes, lo, hi).astype(np.int64)
-            order = np.argsort(values, kind="stable")
-            counts = np.bincount(values, minlength=1 << (hi - lo))
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            self._tables.append((starts, counts, order))
+        self._built: list | None = None
+
+    @property
+    def _tables(self) -> list:
+        """Per-band lookup tables, built on first use (small sets never need them)."""
+        if self._built is None:
+            self._built = [self._table(lo, hi) for lo, hi in self.bands]
+        return self._built
+
+    def _table(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(bucket start, bucket size, positions sorted by band value) for one band."""
+        values = self._band(self.hashes, lo, hi).astype(np.int64)
+        order = np.argsort(values, kind="stable")
+        counts = np.bincount(values, minlength=1 << (hi - lo))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        return starts, counts, order
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -87,6 +99,8 @@ class HammingIndex:
 
     def _verified(self, query: np.ndarray, radius: int) -> np.ndarray:
         """Unique (query position, index position, distance) rows within `radius`."""
+        if len(self.hashes) * len(query) <= self.brute_force_cells:
+            return self._brute(query, radius)
         found = []
         for q_idx, i_idx in self._candidates(query, radius):
             distances = np.bitwise_count(query[q_idx] ^ self.hashes[i_idx])
@@ -96,6 +110,16 @@ class HammingIndex:
         if not found:
             return np.empty((0, 3), dtype=np.int64)
         return np.unique(np.concatenate(found), axis=0)
+
+    def _brute(self, query: np.ndarray, radius: int) -> np.ndarray:
+        """Every query against every hash, in blocks: faster than probing for small sets."""
+        found = []
+        block = max(1, BLOCK_CELLS // max(1, len(self.hashes)))
+        for start in range(0, len(query), block):
+            distances = np.bitwise_count(query[start:start + block, None] ^ self.hashes[None, :])
+            q_idx, i_idx = np.nonzero(distances <= radius)
+            found.append(np.stack([q_idx + start, i_idx, distances[q_idx, i_idx].astype(np.int64)], axis=1))
+        return np.concatenate(found) if found else np.empty((0, 3), dtype=np.int64)
 
     def search(self, hash_value: int, radius: int) -> list[tuple[object, int]]:
         """(id, distance) of every stored hash within `radius` of `hash_value`, nearest first."""

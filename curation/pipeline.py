@@ -20,12 +20,13 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from curation.dedupe import DedupeItem, Decision, decide, group_items
-from curation.errors import CurationError, Rejected
-from curation.hashing import ImageHashes, image_hashes
-from curation.quality import ALL_FLAGS, QualityThresholds, quality_flags
-from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec, write_resized
+from curation.errors import CurationError
+from curation.hashing import ImageHashes
+from curation.quality import ALL_FLAGS
+from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec
 from curation.split import SplitItem, plan_splits
-from curation.validate import ValidationLimits, open_normalized
+from curation.validate import ValidationLimits
+from curation.workers import Analysis, analyse, resize_job
 from workspace.catalog import Catalog, utc_now
 from workspace.config import validate_split
 from workspace.layout import Workspace
@@ -87,30 +88,6 @@ class CurateSummary:
     written: int = 0
     removed: int = 0
     unlabelled: int = 0
-
-
-@dataclass(frozen=True)
-class Analysis:
-    id: str
-    reason: str | None
-    flags: tuple[str, ...] = ()
-    hashes: ImageHashes | None = None
-
-
-def analyse(path: str, limits: ValidationLimits) -> Analysis:
-    """Decode, normalise, flag and hash one stored image (runs in a worker process)."""
-    image_id, file_path = path.split("\0", 1)
-    try:
-        from PIL import Image
-
-        with Image.open(file_path) as header:
-            size = header.size
-        image = open_normalized(Path(file_path), limits, draft=512)
-        return Analysis(image_id, None, tuple(quality_flags(image, size, QualityThresholds())), image_hashes(image))
-    except Rejected as exc:
-        return Analysis(image_id, exc.reason)
-    except OSError as exc:
-        return Analysis(image_id, "unreadable" if isinstance(exc, FileNotFoundError) else "decode_error")
 
 
 def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None) -> CurateSummary:
@@ -267,17 +244,6 @@ def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig,
     if progress:
         progress(len(todo), len(todo))
     return written, removed
-
-
-def resize_job(job: str, spec: ResizeSpec, limits: ValidationLimits) -> tuple[str, str | None]:
-    image_id, source, dest = job.split("\0")
-    try:
-        write_resized(Path(source), Path(dest), spec, limits)
-        return image_id, None
-    except Rejected as exc:
-        return image_id, exc.reason
-    except OSError:
-        return image_id, "decode_error"
 
 
 def _map_resize(jobs: list[str], config: CurateConfig) -> dict[str, str]:
