@@ -1,0 +1,1 @@
+"""Harvest benchmarks against the peers it replaces (owner: helper G). See BENCHMARKS.md."""
