@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from curation.errors import Rejected
+from workspace.imagecheck import PILLOW_FAILURES, failure_reason
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,8 @@ def open_normalized(path: Path, limits: ValidationLimits, draft: int | None = No
             image.seek(0)
             image.load()
             return to_rgb(ImageOps.exif_transpose(image))
-        except Rejected:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise Rejected("decompression_bomb", str(exc)) from None
-        except UnidentifiedImageError:
-            raise Rejected("decode_error", "unidentified image") from None
-        except OSError as exc:
-            raise Rejected("truncated" if "truncated" in str(exc).lower() else "decode_error", str(exc)) from None
-        except (ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as exc:
-            raise Rejected("decode_error", f"{type(exc).__name__}: {exc}") from None
+        except PILLOW_FAILURES as exc:
+            raise Rejected(*failure_reason(exc)) from None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -95,6 +95,22 @@ def inspect_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo
     return _decode(path, fmt, max_pixels)
 
 
+# What Pillow raises on hostile or broken files while opening or decoding them.
+PILLOW_FAILURES = (Image.DecompressionBombError, Image.DecompressionBombWarning, OSError, ValueError,
+                   SyntaxError, EOFError, IndexError, TypeError, MemoryError)
+
+
+def failure_reason(exc: BaseException) -> tuple[str, str]:
+    """(catalog reason, detail) for an exception in PILLOW_FAILURES; shared by every decoder."""
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return "decompression_bomb", str(exc)
+    if isinstance(exc, UnidentifiedImageError):
+        return "decode_error", "Pillow cannot identify it"
+    if isinstance(exc, OSError):
+        return ("truncated" if "truncated" in str(exc).lower() else "decode_error"), str(exc)
+    return "decode_error", f"{type(exc).__name__}: {exc}"
+
+
 def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -108,17 +124,8 @@ def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
                 frames = int(getattr(image, "n_frames", 1) or 1)
                 image.load()
                 phash = perceptual_hash(image)
-        except InvalidImage:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InvalidImage("decompression_bomb", str(exc)) from None
-        except UnidentifiedImageError:
-            raise InvalidImage("decode_error", "Pillow cannot identify it") from None
-        except OSError as exc:
-            reason = "truncated" if "truncated" in str(exc).lower() else "decode_error"
-            raise InvalidImage(reason, str(exc)) from None
-        except (ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as exc:
-            raise InvalidImage("decode_error", f"{type(exc).__name__}: {exc}") from None
+        except PILLOW_FAILURES as exc:
+            raise InvalidImage(*failure_reason(exc)) from None
     return ImageInfo(format=fmt, width=width, height=height, frames=frames, phash=phash)
 
 
