@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import json
+import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,10 @@ from workspace.catalog import Catalog, utc_now
 from workspace.layout import Workspace
 from workspace.manifest import class_status, engine_yield
 
+log = logging.getLogger(__name__)
+
 THUMB = 128
+SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 PER_SHEET = 24
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}
@@ -30,7 +35,7 @@ th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 .grid{display:flex;flex-wrap:wrap;gap:6px}.grid figure{margin:0;width:132px;font-size:11px;overflow:hidden}
 .grid img{width:128px;height:128px;object-fit:cover;border:2px solid #ccc;border-radius:3px}
 .kept img{border-color:#2a2}.dup img{border-color:#d80}.bad img{border-color:#c22}
-.cluster{border:1px solid #eee;padding:6px;margin:6px 0}.muted{color:#777}
+td.left{text-align:left}.cluster{border:1px solid #eee;padding:6px;margin:6px 0}.muted{color:#777}
 """
 
 
@@ -53,10 +58,26 @@ def esc(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def url_scheme(url: str | None) -> str:
+    """Lower-case scheme of a URL; '' for malformed ones (urlsplit raises on e.g. 'http://[::1')."""
+    try:
+        return urlsplit(url or "").scheme.lower()
+    except ValueError:
+        return ""
+
+
+def url_name(url: str) -> str:
+    """The last path segment, as a short caption for a long URL or file path."""
+    try:
+        return Path(urlsplit(url).path).name or url
+    except ValueError:
+        return url
+
+
 def safe_link(url: str | None, text: str | None = None) -> str:
     """A link for http(s) URLs only; anything else (javascript:, data:, file:) is plain text."""
     label = esc(text if text is not None else url)
-    if url and urlsplit(url).scheme in ("http", "https"):
+    if url and url_scheme(url) in ("http", "https"):
         return f'<a href="{esc(url)}" rel="noopener noreferrer nofollow">{label}</a>'
     return label
 
@@ -93,8 +114,10 @@ def build_report(ws: Workspace) -> Path:
 
 def thumb(ws: Workspace, row: Row) -> str:
     """<img> of a small JPEG copy (made once); a placeholder when there is no usable file."""
-    if not row.path or row.format in (None, "svg"):
+    if not row.path or (row.format or "").lower() in ("", "svg") or row.path.lower().endswith((".svg", ".svgz")):
         return '<span class=muted>(no image)</span>'
+    if not SAFE_ID.match(row.id):
+        return '<span class=muted>(odd id)</span>'
     target = ws.reports_dir / "thumbs" / f"{row.id}.jpg"
     if not target.exists():
         try:
@@ -102,14 +125,15 @@ def thumb(ws: Workspace, row: Row) -> str:
                 image = ImageOps.exif_transpose(image).convert("RGB")
                 image.thumbnail((THUMB, THUMB))
                 image.save(target, "JPEG", quality=80)
-        except (OSError, ValueError):
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            log.warning("no thumbnail for %s: %s", row.id, exc)
             return '<span class=muted>(unreadable)</span>'
     return f'<img src="thumbs/{esc(row.id)}.jpg" alt="{esc(row.id)}" loading="lazy">'
 
 
 def figure(ws: Workspace, row: Row, css: str = "", caption: str | None = None) -> str:
     text = caption if caption is not None else f"{row.cls or '-'} · {row.reason or row.status}"
-    return f'<figure class="{css}">{thumb(ws, row)}<figcaption>{esc(text)}<br>{safe_link(row.source, Path(urlsplit(row.source).path).name or row.source)}</figcaption></figure>'
+    return f'<figure class="{css}">{thumb(ws, row)}<figcaption>{esc(text)}<br>{safe_link(row.source, url_name(row.source or ""))}</figcaption></figure>'
 
 
 def _summary(ws: Workspace, catalog: Catalog, rows: list[Row]) -> str:
@@ -227,7 +251,7 @@ def _rounds(catalog: Catalog) -> str:
         return ""
     body, points = [], []
     for r in rows:
-        per_class = json.loads(r["details"] or "{}").get("per_class", {})
+        per_class = round_per_class(r["details"])
         sizes = [sum(v.values()) for v in per_class.values()] or [0]
         mean_size = sum(sizes) / len(sizes)
         sources = defaultdict(int)
@@ -239,11 +263,27 @@ def _rounds(catalog: Catalog) -> str:
         accuracy = "" if r["test_accuracy"] is None else f"{r['test_accuracy']:.3f}"
         precision = "-" if r["pseudo_precision"] is None else f"{r['pseudo_precision']:.3f}"
         labels = ", ".join(f"{k} {v}" for k, v in sorted(sources.items()))
-        body.append(f"<tr><td>{r['round']}</td><td>{esc(r['state'])}</td><td>{mean_size:.0f}</td>"
-                    f"<td>{esc(labels)}</td><td>{r['accepted'] or 0}</td><td>{accuracy}</td><td>{precision}</td></tr>")
-    table = ("<table><tr><th>round</th><th>state</th><th>images per class</th><th>accepted by label source</th>"
-             "<th>new pseudo-labels</th><th>test accuracy</th><th>pseudo-label precision</th></tr>" + "".join(body) + "</table>")
+        by_class = "; ".join(f"{c}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                             for c, counts in sorted(per_class.items()))
+        body.append(f"<tr><td>{esc(r['round'])}</td><td>{esc(r['state'])}</td><td>{mean_size:.0f}</td>"
+                    f"<td>{esc(labels)}</td><td class=left>{esc(by_class) or '-'}</td><td>{esc(r['accepted'] or 0)}</td>"
+                    f"<td>{accuracy}</td><td>{precision}</td></tr>")
+    table = ("<table><tr><th>round</th><th>state</th><th>images per class (mean)</th><th>all classes by label source</th>"
+             "<th>per class by label source</th><th>new pseudo-labels</th><th>test accuracy</th>"
+             "<th>pseudo-label precision</th></tr>" + "".join(body) + "</table>")
     return "<h2 id=rounds>Self-training rounds</h2>" + table + line_chart(points)
+
+
+def round_per_class(details: str | None) -> dict[str, dict[str, int]]:
+    """details.per_class of a rounds row as {class: {label source: count}}; {} when absent or malformed."""
+    try:
+        per_class = json.loads(details or "{}").get("per_class", {})
+    except (ValueError, AttributeError):
+        return {}
+    if not isinstance(per_class, dict):
+        return {}
+    return {str(c): {str(k): int(v) for k, v in counts.items() if isinstance(v, (int, float))}
+            for c, counts in per_class.items() if isinstance(counts, dict)}
 
 
 def line_chart(points: list[tuple[float, float]], width: int = 520, height: int = 260) -> str:

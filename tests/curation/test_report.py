@@ -53,6 +53,26 @@ def test_empty_workspace_still_gives_a_page(tmp_path: Path) -> None:
     assert "0 images in the catalog" in page and "No crawl yet" in page
 
 
+def test_malformed_rows_do_not_crash_the_report(tmp_path: Path) -> None:
+    ws = init_workspace(tmp_path / "odd", ["a"]).workspace
+    with ws.catalog() as catalog:
+        catalog.execute("INSERT INTO images (id, sha256, path, class, source, status, reason, label_source, format,"
+                        " added_at) VALUES ('x1', 'ab', 'images/nowhere.svg', 'a', 'http://[::1', 'rejected',"
+                        " 'unsupported_format', 'manual', 'svg', ?)", (utc_now(),))
+        catalog.execute("INSERT INTO images (id, sha256, path, class, source, status, reason, label_source, format,"
+                        " added_at) VALUES ('../../x2', 'cd', 'images/x2.jpg', 'a', 'data:image/svg+xml,<svg>',"
+                        " 'rejected', 'too_small', 'manual', 'jpeg', ?)", (utc_now(),))
+        catalog.execute("INSERT INTO rounds (round, state, details, started_at) VALUES (0, 'running', 'not json', ?)",
+                        (utc_now(),))
+        catalog.execute("INSERT INTO rounds (round, state, details, started_at) VALUES (1, 'done', '[1]', ?)",
+                        (utc_now(),))
+    page = build_report(ws).read_text()
+    assert "<img" not in page  # the SVG and the odd id get placeholders, never an image
+    assert 'href="data:' not in page and "(no image)" in page
+    assert "Self-training rounds" in page
+    assert not (ws.reports_dir.parent / "x2.jpg").exists()
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(not chromium_available(), reason="needs chromium and chromedriver")
 def test_report_renders_with_its_images_in_chromium(workspace) -> None:
@@ -61,12 +81,15 @@ def test_report_renders_with_its_images_in_chromium(workspace) -> None:
     path = build_report(workspace)
     profile = tempfile.mkdtemp(prefix="harvest-test-")
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", f"--user-data-dir={profile}"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", f"--user-data-dir={profile}"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")),
                               options=options)
     try:
+        from selenium.common.exceptions import NoAlertPresentException
+        from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
         driver.set_window_size(1300, 30000)  # every lazy thumbnail in view
@@ -78,6 +101,12 @@ def test_report_renders_with_its_images_in_chromium(workspace) -> None:
         assert len(images) >= 8
         assert all(complete and width > 0 for _, complete, width in images), images
         assert driver.execute_script("return document.querySelectorAll('script').length") == 0
+        assert driver.execute_script("return document.querySelectorAll('a[href^=\"javascript\"]').length") == 0
+        with pytest.raises(NoAlertPresentException):
+            driver.switch_to.alert.text
+        hrefs = driver.execute_script("return Array.from(document.links).map(a => a.getAttribute('href'))")
+        assert f"https://example.com/{HOSTILE}.jpg" in hrefs  # kept verbatim as data, never run
+        assert "9 images in the catalog" in driver.find_element(By.TAG_NAME, "body").text
         assert "Harvest report" in driver.title
     finally:
         driver.quit()
