@@ -17,16 +17,23 @@ DirArg = Annotated[Path, typer.Argument(help="Workspace folder.")]
 
 def train(
     directory: DirArg,
-    model: Annotated[str, typer.Option(help="small-cnn|mobilenetv2|efficientnetb0|resnet50|vgg16|inceptionv3.")] = "small-cnn",
-    weights: Annotated[str, typer.Option(help="none|imagenet|PATH (.weights.h5 of the backbone without top). "
-                                              "imagenet needs internet; offline pass a file.")] = "none",
-    image_size: Annotated[int, typer.Option(help="Input size in pixels.")] = 128,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping may end sooner).")] = 30,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
-    grayscale: Annotated[bool, typer.Option(help="Train on one channel.")] = False,
-    fine_tune: Annotated[bool, typer.Option(help="Transfer models: then fine-tune the top of the backbone.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 1337,
-    patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs.")] = 5,
+    model: Annotated[Optional[str], typer.Option(
+        help="efficientnet-lite0 (default: pretrained, works offline, best for 20-1,000 images per class on a "
+             "CPU) | small-cnn (from scratch; tiny or greyscale inputs) | mobilenetv2|efficientnetb0|resnet50|"
+             "vgg16|inceptionv3 (keras.applications, --weights imagenet needs internet).")] = None,
+    weights: Annotated[Optional[str], typer.Option(
+        help="imagenet|none|PATH (.weights.h5 of the backbone without top). Default: imagenet for "
+             "efficientnet-lite0 (from its pip package, offline), none otherwise.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(
+        help="Input size in pixels (default: 224 for efficientnet-lite0, 128 for small-cnn).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Maximum epochs (early stopping may end sooner).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size.")] = None,
+    grayscale: Annotated[Optional[bool], typer.Option(help="Train on one channel.")] = None,
+    fine_tune: Annotated[Optional[bool], typer.Option(
+        help="Transfer models: also fine-tune the top of the backbone on pixels (slow on a CPU; bypasses the "
+             "embedding cache).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience in epochs.")] = None,
     run_id: Annotated[Optional[str], typer.Option(help="Name the run (rerun the same name to resume it).")] = None,
 ) -> None:
     """Train a classifier on DIR/curated/{train,val}; writes DIR/models/<run-id>/."""
@@ -42,7 +49,8 @@ def train(
         console.info(f"epoch {epoch:3d}  loss {logs.get('loss', 0):.4f}  accuracy {logs.get('accuracy', 0):.3f}"
                      f"  val_loss {logs.get('val_loss', 0):.4f}  val_accuracy {logs.get('val_accuracy', 0):.3f}")
 
-    result = run_train(ws, config, on_epoch=on_epoch)
+    with console.progress_bar("computing features") as progress:
+        result = run_train(ws, config, on_epoch=on_epoch, progress=progress)
     table = Table(title=f"run {result.run_id}")
     for column in ("model", "train images", "epochs", "val accuracy", "val loss", "seconds", "folder"):
         table.add_column(column)
@@ -59,7 +67,8 @@ def evaluate(
     from training.evaluate import evaluate as run_evaluate
 
     ws = open_workspace(directory)
-    result = run_evaluate(ws, run)
+    with console.progress_bar("computing features") as progress:
+        result = run_evaluate(ws, run, progress)
     table = Table(title=f"test split, run {result.run_id}: accuracy {result.accuracy:.3f}, loss {result.loss:.3f}, "
                         f"{result.images} images")
     for column in ("class", "precision", "recall", "f1", "support"):

@@ -1,39 +1,69 @@
-"""tf.data pipelines over the curated folders, with one fixed class order for every split."""
+"""Training data from the catalog: which images are in each split, with one fixed class order,
+fed through the one input path of `training.preprocess`.
+
+The catalog, not the folders, says what the dataset is: an accepted image with a split is in it.
+Its stored original is read (the curated copy is the export for other tools), so a file given to
+`predict` goes through exactly the same steps as a training image.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from training.errors import TrainingError
-from training.tf_setup import quiet_tensorflow
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
-
-
-def count_images(folder: Path) -> int:
-    if not folder.is_dir():
-        return 0
-    return sum(1 for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+from training.preprocess import InputSpec, load_batch
+from workspace.layout import Workspace
 
 
-def split_dataset(curated: Path, split: str, class_names: list[str], image_size: int, batch_size: int,
-                  grayscale: bool = False, shuffle: bool = False, seed: int = 1337, cache: bool = True):
-    """`curated/<split>/<class>/*` as batches of (float32 0-255 images, int labels)."""
-    quiet_tensorflow()
-    import keras
+@dataclass(frozen=True)
+class LabelledImage:
+    id: str
+    sha256: str
+    path: Path
+    label: int
+    split: str
+
+
+def split_images(ws: Workspace, class_names: list[str], split: str) -> list[LabelledImage]:
+    """Accepted images of `split` whose class is one of `class_names`, in a stable order."""
+    index = {name: i for i, name in enumerate(class_names)}
+    with ws.catalog() as catalog:
+        rows = catalog.all("SELECT id, sha256, path, class FROM images WHERE status = 'accepted' AND split = ?"
+                           " AND path IS NOT NULL ORDER BY class, id", (split,))
+    return [LabelledImage(r["id"], r["sha256"], ws.root / r["path"], index[r["class"]], split)
+            for r in rows if r["class"] in index]
+
+
+def require_split(images: list[LabelledImage], split: str, class_names: list[str]) -> None:
+    """Stop with one line when a split is empty."""
+    if not images:
+        raise TrainingError(f"the {split} split has no images: run `python cli.py curate` first "
+                            f"(and check the split ratios give {split} a share)")
+
+
+def class_counts(images: list[LabelledImage], class_names: list[str]) -> dict[str, int]:
+    counts = Counter(i.label for i in images)
+    return {name: counts.get(k, 0) for k, name in enumerate(class_names)}
+
+
+def load_pixels(images: list[LabelledImage], spec: InputSpec) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(arrays uint8, labels, errors): unreadable files are left out with their message."""
+    arrays, rows, errors = load_batch([i.path for i in images], spec)
+    labels = np.array([images[r].label for r in rows], dtype=np.int32)
+    return arrays, labels, [f"{images[r].path.name}: {m}" for r, m in errors.items()]
+
+
+def pixel_dataset(arrays: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool = False,
+                  seed: int = 1337):
+    """A tf.data pipeline over in-memory uint8 arrays (cast to float32 0-255 per batch)."""
     import tensorflow as tf
 
-    folder = curated / split
-    if count_images(folder) == 0:
-        raise TrainingError(f"{folder} has no images: run `python cli.py curate` first "
-                            f"(and check the split ratios give {split} a share)")
-    for name in class_names:
-        (folder / name).mkdir(parents=True, exist_ok=True)  # Keras wants every class folder
-    dataset = keras.utils.image_dataset_from_directory(
-        folder, labels="inferred", label_mode="int", class_names=class_names,
-        color_mode="grayscale" if grayscale else "rgb", batch_size=batch_size,
-        image_size=(image_size, image_size), shuffle=shuffle, seed=seed, verbose=False)
-    paths = list(dataset.file_paths)
-    if cache:
-        dataset = dataset.cache()
-    return dataset.prefetch(tf.data.AUTOTUNE), paths
+    dataset = tf.data.Dataset.from_tensor_slices((arrays, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return dataset.prefetch(tf.data.AUTOTUNE)

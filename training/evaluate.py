@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from training.data import split_images
 from training.errors import TrainingError
-from training.predict import load_bundle, predict_probabilities
+from training.predict import load_bundle
+from training.scoring import score_images
 from workspace.layout import Workspace
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -34,29 +37,21 @@ class EvalResult:
     confusion: list[list[int]]
 
 
-def test_files(ws: Workspace, class_names: list[str]) -> tuple[list[Path], list[int]]:
-    paths, labels = [], []
-    for label, name in enumerate(class_names):
-        folder = ws.curated_dir / "test" / name
-        for path in sorted(folder.glob("*")) if folder.is_dir() else []:
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                paths.append(path)
-                labels.append(label)
-    return paths, labels
-
-
-def evaluate(ws: Workspace, run_id: str | None = None) -> EvalResult:
+def evaluate(ws: Workspace, run_id: str | None = None, progress: Progress | None = None) -> EvalResult:
+    """Score a run on the catalog's test split, through the run's own input path (and its
+    embedding cache when the backbone is frozen)."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     from training.plots import plot_confusion, plot_wrong
 
     bundle = load_bundle(ws.models_dir / run_id if run_id else ws.root)
-    paths, labels = test_files(ws, bundle.class_names)
-    if not paths:
-        raise TrainingError(f"{ws.curated_dir / 'test'} has no images: run `python cli.py curate` first")
-    probs, errors = predict_probabilities(bundle, paths)
-    keep = [i for i in range(len(paths)) if i not in errors]
-    probs, truth = probs[keep], np.array(labels)[keep]
+    images = split_images(ws, bundle.class_names, "test")
+    if not images:
+        raise TrainingError("the test split has no images: run `python cli.py curate` first (with a test share "
+                            "in --split), or give a labelled test folder with --test")
+    probs, errors = score_images(ws, bundle, [(i.sha256, i.path) for i in images], progress)
+    keep = [i for i in range(len(images)) if i not in errors]
+    probs, truth = probs[keep], np.array([i.label for i in images])[keep]
     predicted = probs.argmax(axis=1)
     accuracy = float((predicted == truth).mean())
     loss = float(-np.log(np.clip(probs[np.arange(len(truth)), truth], 1e-7, 1.0)).mean())
@@ -68,7 +63,7 @@ def evaluate(ws: Workspace, run_id: str | None = None) -> EvalResult:
     plot_confusion(matrix, bundle.class_names, bundle.run_dir / "confusion_matrix.png")
     wrong = [i for i in range(len(truth)) if predicted[i] != truth[i]]
     wrong.sort(key=lambda i: -probs[i, predicted[i]])
-    plot_wrong([(str(paths[keep[i]]), bundle.class_names[truth[i]], bundle.class_names[predicted[i]],
+    plot_wrong([(str(images[keep[i]].path), bundle.class_names[truth[i]], bundle.class_names[predicted[i]],
                  float(probs[i, predicted[i]])) for i in wrong[:12]], bundle.run_dir / "most_confident_wrong.png")
     result = EvalResult(bundle.run_dir.name, accuracy, loss, len(truth), scores, matrix.tolist())
     _save(ws, bundle.run_dir, result)

@@ -1,6 +1,8 @@
-"""Model builders: a small CNN trained from scratch, and transfer models (frozen backbone + new
-head). Augmentation and each backbone's preprocessing are layers inside the model, so a saved
-model takes raw 0-255 pixels and loads in Keras safe mode (no Lambda layers)."""
+"""Model builders: a small CNN trained from scratch, and transfer models (a backbone named
+"features" that maps pixels to one pooled vector, then a new head named "classes").
+Augmentation and each backbone's preprocessing are layers inside the model, so a saved model takes
+raw 0-255 pixels and loads in Keras safe mode (no Lambda layers). EfficientNet-Lite0 ships its
+ImageNet weights in a pip package, so it is the one pretrained model that works offline."""
 
 from __future__ import annotations
 
@@ -9,8 +11,20 @@ from pathlib import Path
 
 from training.errors import TrainingError
 
-MODELS = ("small-cnn", "mobilenetv2", "efficientnetb0", "resnet50", "vgg16", "inceptionv3")
-MIN_SIZE = {"inceptionv3": 75, "mobilenetv2": 32, "efficientnetb0": 32, "resnet50": 32, "vgg16": 32}
+MODELS = ("efficientnet-lite0", "small-cnn", "mobilenetv2", "efficientnetb0", "resnet50", "vgg16", "inceptionv3")
+DEFAULT_MODEL = "efficientnet-lite0"
+MIN_SIZE = {"inceptionv3": 75, "mobilenetv2": 32, "efficientnetb0": 32, "resnet50": 32, "vgg16": 32,
+            "efficientnet-lite0": 32}
+DEFAULT_SIZE = {"efficientnet-lite0": 224, "small-cnn": 128}
+
+
+def default_weights(model: str) -> str:
+    """Pretrained where that needs no download; the keras.applications backbones stay opt-in."""
+    return "imagenet" if model == "efficientnet-lite0" else "none"
+
+
+def default_image_size(model: str) -> int:
+    return DEFAULT_SIZE.get(model, 224)
 
 
 @dataclass(frozen=True)
@@ -69,10 +83,35 @@ def build_model(spec: ModelSpec, seed: int = 1337):
     if spec.name == "small-cnn":
         x = small_cnn_body(x)
     else:
-        x = transfer_body(x, spec)
-    x = keras.layers.Dropout(spec.dropout, seed=seed)(x)
+        x = build_feature_extractor(spec)(x)
+    return attach_head(inputs, x, spec, seed)
+
+
+def attach_head(inputs, features, spec: ModelSpec, seed: int):
+    """Dropout and the softmax layer "classes": the part a frozen-backbone run trains."""
+    import keras
+
+    x = keras.layers.Dropout(spec.dropout, seed=seed)(features)
     outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name="classes")(x)
     return keras.Model(inputs, outputs, name=spec.name.replace("-", "_"))
+
+
+def build_feature_extractor(spec: ModelSpec):
+    """pixels (0-255) -> pooled vector, frozen, as one nested model named "features"."""
+    import keras
+
+    inputs = keras.Input((spec.image_size, spec.image_size, spec.channels), name="features_in")
+    if spec.name == "efficientnet-lite0":
+        from training.efficientnet_lite import build_lite0_backbone
+
+        caffe, gray_to_rgb = _layers()
+        x = gray_to_rgb()(inputs) if spec.channels == 1 else inputs
+        backbone = build_lite0_backbone(spec.image_size, "none" if spec.weights in ("", "none") else spec.weights)
+        backbone.trainable = False
+        outputs = backbone(x, training=False)
+    else:
+        outputs = transfer_body(inputs, spec)
+    return keras.Model(inputs, outputs, name="features")
 
 
 def small_cnn_body(x):
@@ -143,7 +182,9 @@ def unfreeze_top(model, fraction: float = 0.3) -> int:
     """Make the top `fraction` of the backbone's layers trainable (batch norm stays frozen)."""
     import keras
 
-    backbone = model.get_layer("backbone")
+    features = model.get_layer("features")
+    features.trainable = True
+    backbone = features.get_layer("backbone")
     backbone.trainable = True
     layers = backbone.layers
     cut = int(len(layers) * (1 - fraction))
@@ -153,3 +194,25 @@ def unfreeze_top(model, fraction: float = 0.3) -> int:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
     return sum(1 for layer in layers if layer.trainable)
+
+
+def weights_fingerprint(spec: ModelSpec) -> str | None:
+    """What identifies the backbone's weights exactly (for the embedding cache key); None when
+    they are random (weights none), which no cache may hold."""
+    import hashlib
+
+    import keras
+
+    if spec.name == "small-cnn" or spec.weights in ("", "none"):
+        return None
+    if spec.weights == "imagenet":
+        if spec.name == "efficientnet-lite0":
+            from training.efficientnet_lite import lite0_weights_file
+
+            return f"lite0-imagenet:{lite0_weights_file().name}"
+        return f"keras-imagenet:{keras.__version__}"
+    digest = hashlib.sha256()
+    with open(spec.weights, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"

@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from training.errors import TrainingError
+from training.features import FeatureSpec
+from training.preprocess import InputSpec
+from training.scoring import score_files
 from training.tf_setup import quiet_tensorflow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -23,6 +26,8 @@ class ModelBundle:
     image_size: int
     channels: int
     run_dir: Path
+    input: InputSpec
+    features: FeatureSpec | None = None     # set when the backbone is frozen: the cache to read
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,8 @@ def load_bundle(model_path: Path) -> ModelBundle:
     quiet_tensorflow()
     import keras
 
-    import training.models  # noqa: F401 - registers Harvest's own layers for deserialisation
+    import training.efficientnet_lite  # noqa: F401 - registers Harvest's own layers for deserialisation
+    import training.models
 
     training.models._layers()
     run_dir = resolve_run_dir(Path(model_path))
@@ -64,7 +70,12 @@ def load_bundle(model_path: Path) -> ModelBundle:
         raise TrainingError(f"{run_dir} is missing {Path(exc.filename).name}") from None
     except (ValueError, TypeError, OSError) as exc:
         raise TrainingError(f"cannot load {run_dir / 'model.keras'} in safe mode: {str(exc).splitlines()[0][:200]}") from None
-    return ModelBundle(model, list(spec["class_names"]), int(spec["image_size"]), int(spec["channels"]), run_dir)
+    size, channels = int(spec["image_size"]), int(spec["channels"])
+    # runs written before the input spec was saved were fed bilinear centre crops
+    input_spec = InputSpec.from_dict(spec["input"]) if isinstance(spec.get("input"), dict) else \
+        InputSpec(size, channels, "center-crop", "bilinear")
+    features = FeatureSpec.from_dict(spec["features"]) if isinstance(spec.get("features"), dict) else None
+    return ModelBundle(model, list(spec["class_names"]), size, channels, run_dir, input_spec, features)
 
 
 def expand_inputs(items: list[Path]) -> list[Path]:
@@ -78,41 +89,9 @@ def expand_inputs(items: list[Path]) -> list[Path]:
     return out
 
 
-def load_pixels(path: Path, size: int, channels: int) -> np.ndarray:
-    """The image as the model saw its training data: upright, centre-cropped square, resized."""
-    from PIL import Image, ImageOps
-
-    from curation.errors import Rejected
-    from curation.validate import ValidationLimits, open_normalized
-
-    if not path.is_file():
-        raise TrainingError("file not found")
-    try:
-        image = open_normalized(path, ValidationLimits(min_side=1, max_aspect=1000), draft=size * 2)
-    except Rejected as exc:
-        raise TrainingError(f"unreadable image ({exc.reason})") from None
-    image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
-    if channels == 1:
-        image = image.convert("L")
-    array = np.asarray(image, dtype=np.float32)
-    return array[..., None] if channels == 1 else array
-
-
 def predict_probabilities(bundle: ModelBundle, paths: list[Path], batch_size: int = 64) -> tuple[np.ndarray, dict[int, str]]:
     """(n, classes) probabilities (rows of unreadable files are NaN) and {row: error}."""
-    probs = np.full((len(paths), len(bundle.class_names)), np.nan, dtype=np.float32)
-    errors: dict[int, str] = {}
-    for start in range(0, len(paths), batch_size):
-        rows, arrays = [], []
-        for offset, path in enumerate(paths[start:start + batch_size]):
-            try:
-                arrays.append(load_pixels(path, bundle.image_size, bundle.channels))
-                rows.append(start + offset)
-            except TrainingError as exc:
-                errors[start + offset] = str(exc)
-        if arrays:
-            probs[rows] = bundle.model.predict(np.stack(arrays), verbose=0)
-    return probs, errors
+    return score_files(bundle, paths, batch_size)
 
 
 def predict_files(bundle: ModelBundle, paths: list[Path], top_k: int = 3) -> list[Prediction]:

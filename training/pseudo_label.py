@@ -137,14 +137,16 @@ def pseudo_label(ws: Workspace, run_id: str, threshold: float, mode: str = "agre
                  caps: dict[str, int] | None = None, truth: dict[str, str] | None = None,
                  out_dir: Path | None = None) -> PseudoSummary:
     """One labelling step with a trained run as teacher."""
-    from training.predict import load_bundle, predict_probabilities
+    from training.predict import load_bundle
+    from training.scoring import score_images
 
     bundle = load_bundle(ws.models_dir / run_id)
     with ws.catalog() as catalog:
         candidates = pending_candidates(catalog, mode, truth)
         if not candidates:
             return PseudoSummary(0, 0, {}, None, None)
-        probabilities, errors = predict_probabilities(bundle, [ws.root / c.path for c in candidates])
+        digests = {r["id"]: r["sha256"] for r in catalog.all("SELECT id, sha256 FROM images WHERE path IS NOT NULL")}
+        probabilities, errors = score_images(ws, bundle, [(digests[c.image_id], ws.root / c.path) for c in candidates])
         decisions = decide_labels(candidates, probabilities, bundle.class_names, mode, threshold, caps, errors)
         apply_decisions(catalog, decisions, round_)
     path = (out_dir or ws.rounds_dir / str(round_)) / "decisions.csv"

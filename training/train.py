@@ -1,4 +1,4 @@
-"""`train`: fit a model on curated train/val with idiomatic Keras callbacks; one folder per run."""
+"""`train`: fit a model on the catalog's train/val splits with idiomatic Keras callbacks; one folder per run."""
 
 from __future__ import annotations
 
@@ -12,24 +12,34 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from training.data import split_dataset
+import numpy as np
+
+from training.data import LabelledImage, load_pixels, pixel_dataset, require_split, split_images
 from training.errors import TrainingError
+from training.features import FeatureSpec, cached_features
+from training.head import HeadData, HeadSettings, copy_head, fit_head, head_probabilities
+from training.models import (DEFAULT_MODEL, MODELS, ModelSpec, build_model, default_image_size, default_weights,
+                             unfreeze_top, weights_fingerprint)
+from training.preprocess import InputSpec
+from training.scoring import extractor_of
 from training.tf_setup import quiet_tensorflow
-from training.models import MODELS, ModelSpec, build_model, unfreeze_top
 from workspace.catalog import utc_now
 from workspace.layout import Workspace
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+Progress = Callable[[int, int], None]
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "small-cnn"
-    weights: str = "none"
-    image_size: int = 128
+    """Empty weights and a zero image size mean the model's own defaults (see training.models)."""
+
+    model: str = DEFAULT_MODEL
+    weights: str = ""
+    image_size: int = 0
     epochs: int = 30
     batch_size: int = 32
     grayscale: bool = False
@@ -41,10 +51,20 @@ class TrainConfig:
     augment: bool = True
     round: int | None = None
     run_id: str | None = None
+    dropout: float = 0.3
+
+    @property
+    def frozen_features(self) -> bool:
+        """A pretrained frozen backbone: train the head on cached features."""
+        return self.model != "small-cnn" and self.weights != "none" and not self.fine_tune
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise TrainingError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if not self.weights:
+            object.__setattr__(self, "weights", default_weights(self.model))
+        if not self.image_size:
+            object.__setattr__(self, "image_size", default_image_size(self.model))
         if not 16 <= self.image_size <= 1024:
             raise TrainingError(f"--image-size must be between 16 and 1024, got {self.image_size}")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
@@ -83,45 +103,95 @@ def set_determinism(seed: int) -> None:
         log.debug("op determinism not enabled")
 
 
-def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = None) -> TrainResult:
+def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = None,
+          progress: Progress | None = None) -> TrainResult:
+    """Fit the configured model on the catalog's train split, pick the best epoch on val, and
+    write the run folder. `progress(done, total)` reports feature extraction."""
     quiet_tensorflow()
-    import keras
-
     set_determinism(config.seed)
     class_names = ws.config().class_names
+    train_images = split_images(ws, class_names, "train")
+    val_images = split_images(ws, class_names, "val")
+    require_split(train_images, "train", class_names)
+    require_split(val_images, "val", class_names)
     channels = 1 if config.grayscale else 3
-    train_ds, train_paths = split_dataset(ws.curated_dir, "train", class_names, config.image_size,
-                                          config.batch_size, config.grayscale, shuffle=True, seed=config.seed)
-    val_ds, _ = split_dataset(ws.curated_dir, "val", class_names, config.image_size, config.batch_size,
-                              config.grayscale)
+    input_spec = InputSpec(config.image_size, channels)
+    spec = ModelSpec(config.model, len(class_names), config.image_size, channels, config.weights, config.augment,
+                     config.dropout)
     run_id = config.run_id or new_run_id(config)
     run_dir = ws.models_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
-    model = build_model(ModelSpec(config.model, len(class_names), config.image_size, channels, config.weights,
-                                  config.augment), seed=config.seed)
+    model = build_model(spec, seed=config.seed)
     started = time.monotonic()
-    history = _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate, config.epochs, on_epoch)
-    if config.fine_tune and config.model != "small-cnn":
-        unfreeze_top(model)
-        history = _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate / 10,
-                       config.fine_tune_epochs, on_epoch, stage="fine-tune")
+    if config.frozen_features:
+        feature_spec = FeatureSpec(config.model, weights_fingerprint(spec) or "", input_spec,
+                                   int(model.get_layer("features").output.shape[-1]))
+        val_loss, val_accuracy, used = _train_head(ws, model, feature_spec, train_images, val_images, run_dir, config,
+                                                   on_epoch, progress)
+    else:
+        feature_spec = None
+        val_loss, val_accuracy, used = _train_pixels(model, train_images, val_images, input_spec, run_dir, config,
+                                                     on_epoch)
     seconds = time.monotonic() - started
-    val_loss, val_accuracy = model.evaluate(val_ds, verbose=0)
     model.save(run_dir / "model.keras")
-    _write_run_files(run_dir, class_names, config, channels)
+    _write_run_files(run_dir, class_names, config, channels, input_spec, feature_spec)
     full_history = _read_history(run_dir / "history.csv")
     from training.plots import plot_curves
 
     plot_curves(full_history, run_dir / "curves.png")
-    metrics = {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss),
-               "epochs_run": len(full_history.get("loss", [])), "train_images": len(train_paths),
-               "seconds": round(seconds, 1), "images_per_second": round(
-                   len(train_paths) * max(1, len(full_history.get("loss", []))) / max(seconds, 1e-6), 1)}
+    epochs_run = len(full_history.get("loss", []))
+    metrics = {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "epochs_run": epochs_run,
+               "train_images": used, "val_images": len(val_images), "seconds": round(seconds, 1),
+               "images_per_second": round(used * max(1, epochs_run) / max(seconds, 1e-6), 1),
+               "frozen_features": config.frozen_features}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _record_run(ws, run_id, run_dir, config, metrics)
-    return TrainResult(run_id, run_dir, float(val_accuracy), float(val_loss), metrics["epochs_run"],
-                       class_names, len(train_paths), seconds)
+    return TrainResult(run_id, run_dir, float(val_accuracy), float(val_loss), epochs_run, class_names, used, seconds)
+
+
+def _head_data(ws: Workspace, spec: FeatureSpec, images: list[LabelledImage], extractor,
+               progress: Progress | None) -> HeadData:
+    found = cached_features(ws, spec, [(i.sha256, i.path) for i in images], extractor, progress)
+    ok = [row for row in range(len(images)) if row not in found.errors]
+    for row, message in found.errors.items():
+        log.warning("left out of training: %s: %s", images[row].path.name, message)
+    return HeadData(found.plain[ok], found.mirror[ok], np.array([images[r].label for r in ok], dtype=np.int32))
+
+
+def _train_head(ws: Workspace, model, spec: FeatureSpec, train_images: list[LabelledImage],
+                val_images: list[LabelledImage], run_dir: Path, config: TrainConfig,
+                on_epoch: EpochCallback | None, progress: Progress | None) -> tuple[float, float, int]:
+    """Frozen backbone: features from the cache, the head fitted on them, copied into the model."""
+    extractor = extractor_of(model)
+    train_data = _head_data(ws, spec, train_images, extractor, progress)
+    val_data = _head_data(ws, spec, val_images, extractor, progress)
+    settings = HeadSettings(len(ws.config().class_names), config.epochs, config.batch_size, config.learning_rate,
+                            config.patience, config.dropout, config.seed, config.augment)
+    head, _ = fit_head(train_data, val_data, settings, run_dir, on_epoch)
+    copy_head(head, model)
+    probs = head_probabilities(model, val_data.plain)
+    truth = val_data.labels
+    loss = float(-np.log(np.clip(probs[np.arange(len(truth)), truth], 1e-7, 1.0)).mean())
+    return loss, float((probs.argmax(axis=1) == truth).mean()), len(train_data.labels)
+
+
+def _train_pixels(model, train_images: list[LabelledImage], val_images: list[LabelledImage], spec: InputSpec,
+                  run_dir: Path, config: TrainConfig, on_epoch: EpochCallback | None) -> tuple[float, float, int]:
+    """From scratch, or a backbone being fine-tuned: pixels through the whole model."""
+    train_x, train_y, bad = load_pixels(train_images, spec)
+    val_x, val_y, bad_val = load_pixels(val_images, spec)
+    for message in bad + bad_val:
+        log.warning("left out of training: %s", message)
+    train_ds = pixel_dataset(train_x, train_y, config.batch_size, shuffle=True, seed=config.seed)
+    val_ds = pixel_dataset(val_x, val_y, config.batch_size)
+    _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate, config.epochs, on_epoch)
+    if config.fine_tune and config.model != "small-cnn":
+        unfreeze_top(model)
+        _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate / 10, config.fine_tune_epochs, on_epoch,
+             stage="fine-tune")
+    val_loss, val_accuracy = model.evaluate(val_ds, verbose=0)
+    return float(val_loss), float(val_accuracy), len(train_y)
 
 
 def _fit(model, train_ds, val_ds, run_dir: Path, config: TrainConfig, learning_rate: float, epochs: int,
@@ -147,10 +217,14 @@ def _fit(model, train_ds, val_ds, run_dir: Path, config: TrainConfig, learning_r
     return model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0)
 
 
-def _write_run_files(run_dir: Path, class_names: list[str], config: TrainConfig, channels: int) -> None:
+def _write_run_files(run_dir: Path, class_names: list[str], config: TrainConfig, channels: int,
+                     input_spec: InputSpec, feature_spec: FeatureSpec | None) -> None:
+    """classes.json: everything needed to feed the model as it was trained (`training.preprocess`
+    with this input spec; float32 pixels 0-255, scaling inside the model) and, for a frozen
+    backbone, which embedding cache holds its features."""
     spec = {"class_names": class_names, "image_size": config.image_size, "channels": channels,
-            "input": "float32 pixels 0-255, RGB (or 1 channel when grayscale), preprocessing inside the model",
-            "model": config.model}
+            "input": asdict(input_spec), "features": feature_spec.as_dict() if feature_spec else None,
+            "model": config.model, "weights": config.weights}
     (run_dir / "classes.json").write_text(json.dumps(spec, indent=2) + "\n")
 
 

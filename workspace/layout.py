@@ -4,6 +4,7 @@
     DIR/catalog.sqlite     the catalog
     DIR/raw/ab/<sha256>.<ext>   content-addressed originals (downloads and imports)
     DIR/curated/{train,val,test}/<class>/<id>.<ext> + metadata.csv   derived from the catalog
+    DIR/features/<key>.sqlite  embedding caches of frozen backbones
     DIR/models/<run-id>/   training runs
     DIR/rounds/<k>/        self-training rounds
     DIR/reports/           HTML report
@@ -21,7 +22,7 @@ from workspace.config import CONFIG_NAME, ClassSpec, WorkspaceConfig, load_confi
 from workspace.errors import WorkspaceError
 
 CATALOG_NAME = "catalog.sqlite"
-SUBDIRS = ("raw", "curated", "models", "rounds", "reports", "logs", "tmp")
+SUBDIRS = ("raw", "curated", "models", "rounds", "reports", "logs", "tmp", "features")
 
 
 @dataclass(frozen=True)

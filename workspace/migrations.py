@@ -153,7 +153,19 @@ CREATE INDEX IF NOT EXISTS candidates_url ON candidates (url);
 CREATE INDEX IF NOT EXISTS candidates_query ON candidates (class, engine, query);
 """
 
+FEATURE_SETS = """
+-- Embedding caches of frozen backbones (DIR/features/<key>.sqlite), one row per feature spec.
+CREATE TABLE IF NOT EXISTS feature_sets (
+    key           TEXT PRIMARY KEY,
+    spec          TEXT NOT NULL,     -- JSON: backbone, weights fingerprint, input spec, dims
+    path          TEXT NOT NULL,
+    images        INTEGER NOT NULL DEFAULT 0,
+    updated_at    TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(3, "indexes for resumable crawls", CRAWL_INDEXES),
+    Migration(5, "embedding caches", FEATURE_SETS),
 )
