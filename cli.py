@@ -29,7 +29,7 @@ COMMAND_MODULES = (
     "workspace.commands",
     "crawler.commands", "crawler.replica.commands",
     "curation.commands", "curation.report_commands",
-    "training.commands", "training.selftrain_commands",
+    "training.commands", "selftrain.commands",
     "demo.commands",
 )
 

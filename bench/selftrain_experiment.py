@@ -6,12 +6,16 @@ result page drawn from other classes. Every arm crawls through real headless Chr
 and is scored on the same clean hold-out (true labels), so the comparison does not depend on the
 workspaces' own (query-labelled, hence noisy) test splits.
 
-(a) raw: crawl schedule[-1] images per class, trust the query labels, train once.
-(b) self-train: `self-train` with the schedule (round 0 query-labelled, later rounds pseudo-labelled).
+(a) raw: crawl schedule[-1] images per class, trust the query labels, train once (same model).
+(b) self-train: `self-train` with the schedule (round 0 query-labelled and cleaned by
+    cross-validation, later rounds pseudo-labelled by the per-class, balanced rule).
 (c) oracle: the raw crawl of (a) relabelled with the replica's truth, train once.
+The round-0 cleaning is scored against the truth too: the share of off-class images it caught
+and the precision of what it held back.
 
-Run: .venv/bin/python bench/selftrain_experiment.py [--schedule 40,120,200] [--epochs 8] [--image-size 48]
-Writes bench/results/selftrain_experiment.json and prints a table.
+Run: .venv/bin/python bench/selftrain_experiment.py [--model efficientnet-lite0] [--schedule 40,120,200]
+     [--image-size 224] [--no-clean] [--tag NAME]
+Writes bench/results/selftrain_experiment[-TAG].json and prints a table.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -48,10 +53,12 @@ def split_source(source: Path, dest: Path, holdout: int) -> tuple[list[str], lis
 def clean_accuracy(ws, run_id: str, held: list[tuple[Path, int]], classes: list[str]) -> float:
     import numpy as np
 
-    from training.predict import load_bundle, predict_probabilities
+    from training.predict import load_bundle
+    from training.scoring import score_images
+    from workspace.storage import sha256_file
 
     bundle = load_bundle(ws.models_dir / run_id)
-    probabilities, _ = predict_probabilities(bundle, [p for p, _ in held])
+    probabilities, _ = score_images(ws, bundle, [(sha256_file(p), p) for p, _ in held])
     names = [bundle.class_names[i] for i in np.argmax(probabilities, axis=1)]
     return float(np.mean([n == classes[c] for n, (_, c) in zip(names, held)]))
 
@@ -67,8 +74,27 @@ def train_label_precision(ws, truth: dict[str, str]) -> float | None:
 def train_once(ws, args, run_id: str) -> float:
     from training.train import TrainConfig, train
 
-    return train(ws, TrainConfig(image_size=args.image_size, epochs=args.epochs, batch_size=32, patience=args.epochs,
-                                 run_id=run_id)).val_accuracy
+    return train(ws, TrainConfig(model=args.model, image_size=args.image_size, epochs=args.epochs, batch_size=32,
+                                 patience=args.patience, run_id=run_id)).val_accuracy
+
+
+def cleaning_scores(ws, truth: dict[str, str]) -> dict:
+    """Round-0 cleaning against the truth: recall of off-class images, precision of held-back ones."""
+    import csv
+
+    path = ws.rounds_dir / "0" / "cleaning.csv"
+    if not path.exists():
+        return {}
+    with ws.catalog() as catalog:
+        source = {r["id"]: r["source"] for r in catalog.all("SELECT id, source FROM images")}
+    with open(path, newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if truth.get(source.get(r["image_id"], ""))]
+    off = [r for r in rows if truth[source[r["image_id"]]] != r["query_class"]]
+    held = [r for r in rows if r["held_back"] == "1"]
+    caught = [r for r in off if r["held_back"] == "1"]
+    return {"checked": len(rows), "off_class": len(off), "held_back": len(held), "caught": len(caught),
+            "recall": len(caught) / len(off) if off else None,
+            "precision": len(caught) / len(held) if held else None}
 
 
 def curate_ws(ws, args) -> None:
@@ -78,15 +104,16 @@ def curate_ws(ws, args) -> None:
 
 
 def arm_selftrain(base: Path, site, classes, held, truth, args, log) -> dict:
-    from training.selftrain import SelfTrainConfig, self_train
+    from selftrain.loop import SelfTrainConfig, self_train
     from workspace.layout import init_workspace
 
     ws = init_workspace(base / "selftrain", classes, target=args.schedule[0], image_size=args.curate_size,
                         split=(0.7, 0.15, 0.15)).workspace
     summary = self_train(ws, SelfTrainConfig(
         schedule=tuple(args.schedule), threshold=args.threshold, engine="bing", base_url=site.base_url,
-        allow_private=True, image_size=args.image_size, epochs=args.epochs, train_patience=args.epochs,
-        patience=len(args.schedule), curate_size=args.curate_size, workers=4), notify=log)
+        allow_private=True, model=args.model, image_size=args.image_size, epochs=args.epochs,
+        train_patience=args.patience, patience=len(args.schedule), curate_size=args.curate_size, workers=4,
+        clean=args.clean, balance=args.balance), notify=log, truth=truth)
     rounds = []
     for r in summary.rounds:
         rounds.append({"round": r.round, "images_per_class": {c: sum(v.values()) for c, v in r.per_class.items()},
@@ -96,7 +123,7 @@ def arm_selftrain(base: Path, site, classes, held, truth, args, log) -> dict:
                        "clean_test_accuracy": clean_accuracy(ws, r.run_id, held, classes)})
         log(f"self-train round {r.round}: clean test accuracy {rounds[-1]['clean_test_accuracy']:.3f}")
     return {"rounds": rounds, "stopped_because": summary.stopped_because,
-            "train_label_precision": train_label_precision(ws, truth)}
+            "train_label_precision": train_label_precision(ws, truth), "cleaning": cleaning_scores(ws, truth)}
 
 
 def arms_raw_and_oracle(base: Path, site, classes, held, truth, args, log) -> tuple[dict, dict]:
@@ -142,6 +169,12 @@ def print_table(result: dict) -> None:
         n = round(sum(r["images_per_class"].values()) / max(1, len(r["images_per_class"])))
         p = "-" if r["pseudo_precision"] is None else f"{r['pseudo_precision']:.3f} (pseudo)"
         print(f"{'self-train r' + str(r['round']):<14}{n:>14}{p:>17}{r['clean_test_accuracy']:>16.3f}")
+    cleaning = result.get("selftrain", {}).get("cleaning") or {}
+    if cleaning.get("off_class") is not None:
+        recall = "-" if cleaning["recall"] is None else f"{cleaning['recall']:.2f}"
+        precision = "-" if cleaning["precision"] is None else f"{cleaning['precision']:.2f}"
+        print(f"round-0 cleaning: {cleaning['caught']} of {cleaning['off_class']} off-class images caught "
+              f"(recall {recall}), {cleaning['held_back']} held back (precision {precision})")
     for arm in ("raw", "oracle"):
         if arm in result:
             r = result[arm]
@@ -157,9 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offclass", type=float, default=0.3)
     parser.add_argument("--holdout", type=int, default=50)
     parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--image-size", type=int, default=48)
-    parser.add_argument("--curate-size", type=int, default=64)
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--image-size", type=int, default=0, help="0: the model's default")
+    parser.add_argument("--curate-size", type=int, default=128)
+    parser.add_argument("--balance", type=float, default=1.5)
+    parser.add_argument("--no-clean", dest="clean", action="store_false")
+    parser.add_argument("--tag", default="", help="suffix of the results file")
     parser.add_argument("--arms", default="selftrain,raw", help="selftrain and/or raw (raw includes the oracle)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the workspaces in this folder")
     args = parser.parse_args(argv)
@@ -177,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     base.mkdir(parents=True, exist_ok=True)
     classes, held = split_source(args.source, base / "served", args.holdout)
     result: dict = {"classes": classes, "holdout_per_class": args.holdout, "offclass_share": args.offclass,
-                    "schedule": args.schedule, "epochs": args.epochs, "image_size": args.image_size,
-                    "threshold": args.threshold}
+                    "schedule": args.schedule, "model": args.model, "epochs": args.epochs,
+                    "image_size": args.image_size, "threshold": args.threshold, "clean": args.clean,
+                    "balance": args.balance, "load_average_start": os.getloadavg()}
+    results_path = RESULTS.with_name(f"selftrain_experiment{'-' + args.tag if args.tag else ''}.json")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     try:
         with ReplicaSite(ReplicaConfig(folder=base / "served", per_page=35, offclass_share=args.offclass,
@@ -186,11 +226,12 @@ def main(argv: list[str] | None = None) -> int:
             truth = {u: i["class"] for u, i in site.truth().items() if i.get("class")}
             if "selftrain" in args.arms:
                 result["selftrain"] = arm_selftrain(base, site, classes, held, truth, args, log)
-                RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+                results_path.write_text(json.dumps(result, indent=2) + "\n")
             if "raw" in args.arms:
                 result["raw"], result["oracle"] = arms_raw_and_oracle(base, site, classes, held, truth, args, log)
         result["seconds"] = round(time.monotonic() - start)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        result["load_average_end"] = os.getloadavg()
+        results_path.write_text(json.dumps(result, indent=2) + "\n")
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)

@@ -143,6 +143,14 @@ def _record_analysis(catalog: Catalog, result: Analysis, config: CurateConfig) -
          rejecting[0] if rejecting else None, result.id))
 
 
+def current_split(row) -> str | None:
+    """The split an image already has: an accepted image's, or a test split pinned at import
+    (`--test FOLDER`) before the image was ever curated."""
+    if row["status"] == "accepted" or (row["status"] == "stored" and row["split"] == "test"):
+        return row["split"]
+    return None
+
+
 def _dedupe_items(catalog: Catalog) -> list[DedupeItem]:
     rows = catalog.all(
         "SELECT * FROM images WHERE dhash_flip IS NOT NULL"
@@ -151,7 +159,7 @@ def _dedupe_items(catalog: Catalog) -> list[DedupeItem]:
     return [DedupeItem(
         r["id"], r["sha256"], ImageHashes(r["phash"], r["phash_flip"], r["dhash"], r["dhash_flip"]),
         r["class"], r["label_source"], r["width"] or 0, r["height"] or 0, r["bytes"] or 0, r["added_at"],
-        r["split"] if r["status"] == "accepted" else None) for r in rows]
+        current_split(r)) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,7 @@ def _apply_decisions(catalog: Catalog, decisions: list[Decision], config: Curate
             group_of[trainable[m].id] = leader
     plan = plan_splits(
         [SplitItem(d.id, d.class_name or "", group_of[d.id],
-                   rows[d.id]["split"] if rows[d.id]["status"] == "accepted" else None,
+                   current_split(rows[d.id]),
                    rows[d.id]["label_source"]) for d in trainable],
         config.split, config.seed, config.resplit)
     counts: Counter[str] = Counter()

@@ -17,10 +17,10 @@ def demo(
 ) -> None:
     """Run the whole pipeline offline on the bundled photos and print the round table."""
     from demo.run import DemoConfig, run_demo
-    from training.selftrain_commands import print_rounds
+    from selftrain.commands import print_rounds
 
     result = run_demo(DemoConfig(workspace=workspace, fresh=fresh, size=size), notify=console.info)
-    print_rounds(result.summary.rounds, result.class_names)
+    print_rounds(result.summary, result.class_names)
     console.info(f"stopped: {result.summary.stopped_because}")
     console.info(f"report: {result.report}")
 

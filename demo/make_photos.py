@@ -1,7 +1,9 @@
 """Rebuild demo/photos from the TensorFlow flower_photos subset in ../shared/data/flowers.
 
-Deterministic: the first PER_CLASS files of each class by name, plus the known exact duplicates,
-downsized to LONGEST px on the longest side, JPEG quality 85, file names (Flickr ids) kept.
+Deterministic, per class: the first SERVED files by name (plus the known exact duplicates) go to
+photos/served/, which the demo's replica search site serves; the last TEST files by name go to
+photos/test/, a clean test set the replica never serves. Downsized to LONGEST px on the longest
+side, JPEG quality QUALITY, file names (Flickr ids) kept.
 Run: python demo/make_photos.py [SOURCE]
 """
 
@@ -13,8 +15,10 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-PER_CLASS = 60
-LONGEST = 320
+SERVED = 150
+TEST = 25
+LONGEST = 200
+QUALITY = 80
 SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "flowers"
 DEST = Path(__file__).resolve().parent / "photos"
 KNOWN_DUPLICATES = {"sunflowers": ["14889392928_9742aed45b_m.jpg", "15066430311_fb57fa92b0_m.jpg"]}
@@ -26,15 +30,20 @@ def main(source: Path = SOURCE) -> int:
         return 1
     shutil.rmtree(DEST, ignore_errors=True)
     for folder in sorted(p for p in source.iterdir() if p.is_dir()):
-        files = sorted(folder.glob("*.jpg"))[:PER_CLASS]
-        files += [folder / name for name in KNOWN_DUPLICATES.get(folder.name, []) if folder / name not in files]
-        (DEST / folder.name).mkdir(parents=True)
-        for path in files:
-            with Image.open(path) as image:
-                image = ImageOps.exif_transpose(image).convert("RGB")
-                image.thumbnail((LONGEST, LONGEST))
-                image.save(DEST / folder.name / path.name, "JPEG", quality=85)
+        files = sorted(folder.glob("*.jpg"))
+        served = files[:SERVED] + [folder / n for n in KNOWN_DUPLICATES.get(folder.name, []) if folder / n not in files[:SERVED]]
+        for part, chosen in (("served", served), ("test", files[-TEST:])):
+            (DEST / part / folder.name).mkdir(parents=True)
+            for path in chosen:
+                save_small(path, DEST / part / folder.name / path.name)
     return 0
+
+
+def save_small(path: Path, dest: Path) -> None:
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        image.thumbnail((LONGEST, LONGEST))
+        image.save(dest, "JPEG", quality=QUALITY)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 Extractor = Callable[[np.ndarray], np.ndarray]      # (n, s, s, c) uint8 -> (n, dims) float32
 Progress = Callable[[int, int], None]
-BATCH = 32
+BATCH = 64
 
 
 @dataclass(frozen=True)

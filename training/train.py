@@ -104,14 +104,15 @@ def set_determinism(seed: int) -> None:
 
 
 def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = None,
-          progress: Progress | None = None) -> TrainResult:
-    """Fit the configured model on the catalog's train split, pick the best epoch on val, and
-    write the run folder. `progress(done, total)` reports feature extraction."""
+          progress: Progress | None = None,
+          data: tuple[list[LabelledImage], list[LabelledImage]] | None = None) -> TrainResult:
+    """Fit the configured model on the catalog's train split (or the given train/val images, for
+    baselines), pick the best epoch on val, and write the run folder. `progress(done, total)`
+    reports feature extraction."""
     quiet_tensorflow()
     set_determinism(config.seed)
     class_names = ws.config().class_names
-    train_images = split_images(ws, class_names, "train")
-    val_images = split_images(ws, class_names, "val")
+    train_images, val_images = data or (split_images(ws, class_names, "train"), split_images(ws, class_names, "val"))
     require_split(train_images, "train", class_names)
     require_split(val_images, "val", class_names)
     channels = 1 if config.grayscale else 3

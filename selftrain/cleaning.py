@@ -1,0 +1,118 @@
+"""Round 0 is cleaned before it is trusted: query labels from real engines are 10-30 % off-class.
+
+Every query-labelled train/val image is scored by a model that never saw it (k-fold
+cross-validation, cheap on cached features). The rule is confident learning's: per class, the
+threshold is the mean out-of-sample probability of that class over the images labelled with it
+(its self-confidence). An image is held back when its labelled class falls below that class's
+threshold *and* some other class reaches its own threshold: the model is confidently elsewhere.
+Held-back images stay in the catalog as `rejected`, reason `likely_off_class`, with the
+probability of their query class; nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.data import LabelledImage
+from workspace.catalog import utc_now
+from workspace.layout import Workspace
+
+STAGE = "clean-labels"
+REASON = "likely_off_class"
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class OffClassRule:
+    """The thresholds found, and which rows are held back."""
+
+    thresholds: np.ndarray      # per class
+    held_back: np.ndarray       # bool per row
+
+
+@dataclass(frozen=True)
+class CleaningSummary:
+    checked: int
+    held_back: dict[str, int]   # per class
+    thresholds: dict[str, float]
+    already_done: bool = False
+    decisions_path: Path | None = None
+
+
+def find_off_class(probabilities: np.ndarray, labels: np.ndarray) -> OffClassRule:
+    """Confident learning's off-diagonal rule over out-of-sample `probabilities` (n, classes)."""
+    classes = probabilities.shape[1]
+    thresholds = np.ones(classes, dtype=np.float64)
+    for k in range(classes):
+        members = probabilities[labels == k, k]
+        if len(members):
+            thresholds[k] = float(members.mean())
+    own = probabilities[np.arange(len(labels)), labels]
+    above = probabilities >= thresholds[None, :]
+    above[np.arange(len(labels)), labels] = False
+    return OffClassRule(thresholds, (own < thresholds[labels]) & above.any(axis=1))
+
+
+def cleaning_done(ws: Workspace) -> bool:
+    with ws.catalog() as catalog:
+        return catalog.one("SELECT 1 FROM stage_runs WHERE stage = ? AND ended_at IS NOT NULL", (STAGE,)) is not None
+
+
+def query_labelled(ws: Workspace, class_names: list[str]) -> list[LabelledImage]:
+    """Train and val images whose label is a query label (manual labels are never second-guessed)."""
+    index = {name: i for i, name in enumerate(class_names)}
+    with ws.catalog() as catalog:
+        rows = catalog.all("SELECT id, sha256, path, class, split FROM images WHERE status = 'accepted'"
+                           " AND label_source = 'query' AND split IN ('train', 'val') ORDER BY id")
+    return [LabelledImage(r["id"], r["sha256"], ws.root / r["path"], index[r["class"]], r["split"])
+            for r in rows if r["class"] in index]
+
+
+def record_cleaning(ws: Workspace, images: list[LabelledImage], rows: list[int], probabilities: np.ndarray,
+                    rule: OffClassRule, class_names: list[str], out: Path) -> CleaningSummary:
+    """decisions CSV first, then the catalog and the stage record in one transaction."""
+    held: dict[str, int] = {}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image_id", "path", "query_class", "probability", "threshold", "best_other", "held_back"])
+        for k, row in enumerate(rows):
+            image, label = images[row], images[row].label
+            others = probabilities[k].copy()
+            others[label] = -1
+            writer.writerow([image.id, image.path.name, class_names[label], f"{probabilities[k, label]:.4f}",
+                             f"{rule.thresholds[label]:.4f}", class_names[int(others.argmax())],
+                             int(rule.held_back[k])])
+    thresholds = {class_names[k]: round(float(t), 4) for k, t in enumerate(rule.thresholds)}
+    with ws.catalog() as catalog, catalog.transaction() as conn:
+        for k, row in enumerate(rows):
+            if rule.held_back[k]:
+                image = images[row]
+                conn.execute("UPDATE images SET status = 'rejected', reason = ?, confidence = ?, split = NULL"
+                             " WHERE id = ?", (REASON, float(probabilities[k, image.label]), image.id))
+                held[class_names[image.label]] = held.get(class_names[image.label], 0) + 1
+        conn.execute("INSERT INTO stage_runs (stage, params, counts, started_at, ended_at) VALUES (?, ?, ?, ?, ?)",
+                     (STAGE, json.dumps({"thresholds": thresholds}),
+                      json.dumps({"checked": len(rows), "held_back": held}), utc_now(), utc_now()))
+    return CleaningSummary(len(rows), held, thresholds, False, out)
+
+
+def clean_query_labels(ws: Workspace, class_names: list[str], scorer, out: Path,
+                       progress: Progress | None = None) -> CleaningSummary:
+    """Hold back likely off-class query-labelled images, once per workspace.
+    `scorer(images, progress) -> (probabilities, readable rows)` gives out-of-sample scores."""
+    if cleaning_done(ws):
+        return CleaningSummary(0, {}, {}, already_done=True)
+    images = query_labelled(ws, class_names)
+    if len({i.label for i in images}) < 2:
+        return CleaningSummary(0, {}, {})
+    probabilities, rows = scorer(images, progress)
+    labels = np.array([images[r].label for r in rows], dtype=np.int64)
+    rule = find_off_class(probabilities, labels)
+    return record_cleaning(ws, images, rows, probabilities, rule, class_names, out)
