@@ -128,10 +128,10 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
     if config.frozen_features:
         feature_spec = FeatureSpec(config.model, weights_fingerprint(spec) or "", input_spec,
                                    int(model.get_layer("features").output.shape[-1]))
-        val_loss, val_accuracy, used = _train_head(ws, model, feature_spec, train_images, val_images, run_dir, config,
-                                                   on_epoch, progress)
+        val_loss, val_accuracy, used, extra = _train_head(ws, model, feature_spec, train_images, val_images, run_dir,
+                                                          config, on_epoch, progress)
     else:
-        feature_spec = None
+        feature_spec, extra = None, {}
         val_loss, val_accuracy, used = _train_pixels(model, train_images, val_images, input_spec, run_dir, config,
                                                      on_epoch)
     seconds = time.monotonic() - started
@@ -145,28 +145,35 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
     metrics = {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "epochs_run": epochs_run,
                "train_images": used, "val_images": len(val_images), "seconds": round(seconds, 1),
                "images_per_second": round(used * max(1, epochs_run) / max(seconds, 1e-6), 1),
-               "frozen_features": config.frozen_features}
+               "frozen_features": config.frozen_features, **extra}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _record_run(ws, run_id, run_dir, config, metrics)
     return TrainResult(run_id, run_dir, float(val_accuracy), float(val_loss), epochs_run, class_names, used, seconds)
 
 
 def _head_data(ws: Workspace, spec: FeatureSpec, images: list[LabelledImage], extractor,
-               progress: Progress | None) -> HeadData:
+               progress: Progress | None) -> tuple[HeadData, int]:
+    """The images' cached features (and how many had to be computed now)."""
     found = cached_features(ws, spec, [(i.sha256, i.path) for i in images], extractor, progress)
     ok = [row for row in range(len(images)) if row not in found.errors]
     for row, message in found.errors.items():
         log.warning("left out of training: %s: %s", images[row].path.name, message)
-    return HeadData(found.plain[ok], found.mirror[ok], np.array([images[r].label for r in ok], dtype=np.int32))
+    labels = np.array([images[r].label for r in ok], dtype=np.int32)
+    return HeadData(found.plain[ok], found.mirror[ok], labels), found.computed
 
 
 def _train_head(ws: Workspace, model, spec: FeatureSpec, train_images: list[LabelledImage],
                 val_images: list[LabelledImage], run_dir: Path, config: TrainConfig,
-                on_epoch: EpochCallback | None, progress: Progress | None) -> tuple[float, float, int]:
+                on_epoch: EpochCallback | None, progress: Progress | None) -> tuple[float, float, int, dict]:
     """Frozen backbone: features from the cache, the head fitted on them, copied into the model."""
     extractor = extractor_of(model)
-    train_data = _head_data(ws, spec, train_images, extractor, progress)
-    val_data = _head_data(ws, spec, val_images, extractor, progress)
+    started = time.monotonic()
+    train_data, computed = _head_data(ws, spec, train_images, extractor, progress)
+    val_data, computed_val = _head_data(ws, spec, val_images, extractor, progress)
+    feature_seconds = time.monotonic() - started
+    computed += computed_val
+    extra = {"features_computed": computed, "feature_seconds": round(feature_seconds, 1),
+             "feature_images_per_second": round(computed / feature_seconds, 1) if computed else None}
     settings = HeadSettings(len(ws.config().class_names), config.epochs, config.batch_size, config.learning_rate,
                             config.patience, config.dropout, config.seed, config.augment)
     head, _ = fit_head(train_data, val_data, settings, run_dir, on_epoch)
@@ -174,7 +181,7 @@ def _train_head(ws: Workspace, model, spec: FeatureSpec, train_images: list[Labe
     probs = head_probabilities(model, val_data.plain)
     truth = val_data.labels
     loss = float(-np.log(np.clip(probs[np.arange(len(truth)), truth], 1e-7, 1.0)).mean())
-    return loss, float((probs.argmax(axis=1) == truth).mean()), len(train_data.labels)
+    return loss, float((probs.argmax(axis=1) == truth).mean()), len(train_data.labels), extra
 
 
 def _train_pixels(model, train_images: list[LabelledImage], val_images: list[LabelledImage], spec: InputSpec,

@@ -82,6 +82,8 @@ def test_demo_runs_two_rounds_end_to_end(run_cli, tmp_path: Path) -> None:
     result = run_cli("demo", "--workspace", ws, "--size", "small", "--fresh", timeout=900)
     assert result.returncode == 0, result.stderr
     assert "self-training rounds" in result.stdout and "report:" in result.stdout
+    assert "raw crawl, same budget" in result.stdout and "gain of self-training over the raw crawl" in result.stdout
+    assert "test: manual labels, 12" in result.stdout  # the clean bundled test set, not query labels
     report = ws / "reports" / "index.html"
     assert report.is_file() and "Self-training rounds" in report.read_text()
     with sqlite3.connect(ws / "catalog.sqlite") as conn:
@@ -89,6 +91,9 @@ def test_demo_runs_two_rounds_end_to_end(run_cli, tmp_path: Path) -> None:
         assert [r[:2] for r in rounds] == [(0, "done"), (1, "done")]
         assert conn.execute("SELECT COUNT(*) FROM images WHERE label_source='pseudo' AND split != 'train'"
                             ).fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM images WHERE label_source='pseudo' AND split = 'train'"
+                            ).fetchone()[0] > 0  # the invariant above is checked on real pseudo-labels
+        assert {r[0] for r in conn.execute("SELECT DISTINCT label_source FROM images WHERE split = 'test'")} == {"manual"}
         engines = {r[0] for r in conn.execute("SELECT DISTINCT engine FROM images WHERE engine IS NOT NULL")}
         assert engines == {"bing"}
     assert (ws / "rounds" / "1" / "decisions.csv").is_file()
