@@ -9,6 +9,7 @@ so the backbone takes raw 0-255 RGB pixels."""
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ BN_EPSILON = 1e-3
 # (repeats, kernel, stride, expand ratio, output channels) per stage
 STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
           (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
-CONVERTED_NAME = "efficientnet-lite0-{sha}.weights.h5"
+CONVERTED_NAME = "efficientnet-lite0-{sha}-v1.weights.h5"  # bump v1 when the layer order changes
 MIN_IMAGE_SIZE = 32
 
 
@@ -64,17 +65,28 @@ def build_lite0_backbone(image_size: int, weights: str = "imagenet"):
     if weights in ("none", ""):
         return model
     if weights == "imagenet":
-        _load_converted(model, lite0_weights_file())
+        load_weights_file(model, lite0_weights_file(), "converted ImageNet weights")
         return model
     path = Path(weights)
     if not path.is_file():
         raise TrainingError(f"--weights file not found: {path}")
-    try:
-        model.load_weights(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise TrainingError(f"--weights {path} does not fit efficientnet-lite0 without its top: "
-                            f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}") from None
+    load_weights_file(model, path, f"--weights {path}")
     return model
+
+
+def load_weights_file(model, path: Path, what: str) -> None:
+    """Load a .weights.h5, treating keras' "skipping"/"could not be loaded" warnings as a misfit:
+    otherwise some layers would keep random weights without a word."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+            problem = next((str(w.message) for w in caught if issubclass(w.category, UserWarning)), None)
+        except (OSError, ValueError, KeyError) as exc:
+            problem = str(exc) or type(exc).__name__
+    if problem:
+        raise TrainingError(f"{what} does not fit efficientnet-lite0 without its top: "
+                            f"{problem.splitlines()[0][:160]}")
 
 
 def lite0_network(image_size: int):
@@ -229,14 +241,6 @@ def lite0_weights_file() -> Path:
     finally:
         temp.unlink(missing_ok=True)
     return target
-
-
-def _load_converted(model, path: Path) -> None:
-    try:
-        model.load_weights(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise TrainingError(f"converted weights {path} do not load ({type(exc).__name__}); delete the "
-                            "file to convert again") from None
 
 
 def imagenet_head() -> tuple[np.ndarray, np.ndarray]:
