@@ -16,8 +16,7 @@ from PIL import Image, ImageOps
 from tests.support.legacy_checkpoint import Call, Global, write_legacy_checkpoint
 from training import pretrained
 from training.efficientnet_lite import (
-    LITE0_FEATURES, build_lite0_backbone, imagenet_head, lite0_network, lite0_weights_file,
-    read_lite0_checkpoint,
+    LITE0_FEATURES, build_lite0_backbone, imagenet_head, lite0_weights_file, read_lite0_checkpoint,
 )
 from training.errors import TrainingError
 from training.torch_legacy import CheckpointError, read_legacy_state_dict
@@ -171,7 +170,7 @@ def test_first_mismatch_is_named(tmp_path: Path, checkpoint_state, change: str, 
         del state["_fc.bias"]
     path = write_legacy_checkpoint(tmp_path / "odd.pth", state)
     with pytest.raises(CheckpointError, match=message) as raised:
-        read_lite0_checkpoint(path, lite0_network(32))
+        read_lite0_checkpoint(path)
     assert "\n" not in str(raised.value)
 
 
@@ -220,3 +219,16 @@ def test_weights_path_loads_and_misfit_is_one_line(backbone224, tmp_path: Path) 
     with pytest.raises(TrainingError, match="not found"):
         build_lite0_backbone(64, weights=str(tmp_path / "absent.weights.h5"))
     assert os.environ["HARVEST_CACHE"]
+
+
+def test_layout_shapes_fit_the_keras_network() -> None:
+    from training.efficientnet_lite import lite0_network
+    from training.lite0_layout import checkpoint_layout
+
+    model = lite0_network(32)
+    rows = checkpoint_layout()
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    assert sorted(weighted) == sorted(row.layer for row in rows)
+    for row in rows:
+        zeros = {key: np.zeros(row.shape, np.float32) for key in row.keys()}
+        assert [w.shape for w in row.keras_weights(zeros)] == [tuple(w.shape) for w in model.get_layer(row.layer).get_weights()]
