@@ -8,6 +8,7 @@ so the backbone takes raw 0-255 RGB pixels."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from pathlib import Path
@@ -22,10 +23,9 @@ from training.lite0_layout import (
 from training.torch_legacy import CheckpointError, read_legacy_state_dict
 
 __all__ = ["LITE0_FEATURES", "build_lite0_backbone", "imagenet_head", "lite0_weights_file"]
-BN_EPSILON = 1e-3
-
 log = logging.getLogger(__name__)
 
+BN_EPSILON = 1e-3
 CONVERTED_NAME = "efficientnet-lite0-{sha}-v1.weights.h5"  # bump v1 when the layer order changes
 MIN_IMAGE_SIZE = 32
 
@@ -65,7 +65,8 @@ def load_weights_file(model, path: Path, what: str) -> None:
 
 
 def lite0_network(image_size: int):
-    """The architecture with fresh weights; every layer named so weight files match by name."""
+    """The architecture with fresh weights. Layers are named for the conversion and for people;
+    keras matches .weights.h5 files by layer order, hence the version in CONVERTED_NAME."""
     import keras
     from keras import layers
 
@@ -129,13 +130,17 @@ def lite0_weights_file() -> Path:
     model = lite0_network(MIN_IMAGE_SIZE)
     for row in checkpoint_layout():
         model.get_layer(row.layer).set_weights(row.keras_weights(state))
-    target.parent.mkdir(parents=True, exist_ok=True)
     temp = pretrained.temp_sibling(target)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         model.save_weights(temp)
         pretrained.publish(temp, target, pretrained.sha256_file(temp))
+    except OSError as exc:
+        raise TrainingError(f"cannot write converted weights to {target.parent} ({exc.strerror or exc}): "
+                            "set HARVEST_CACHE to a writable folder") from None
     finally:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
     return target
 
 

@@ -95,7 +95,8 @@ def test_nested_backbone_saves_and_loads_in_safe_mode(backbone224, tmp_path: Pat
     np.testing.assert_array_equal(loaded.predict(pixels, verbose=0), model.predict(pixels, verbose=0))
 
 
-def test_conversion_is_cached_and_a_corrupt_copy_rebuilt(backbone224, cache: Path) -> None:
+@pytest.mark.slow
+def test_conversion_is_cached_and_a_corrupt_copy_rebuilt(cache: Path) -> None:
     converted = lite0_weights_file()
     assert converted.parent == cache and converted.is_file()
     assert pretrained.sha256_file(pretrained.lite0_checkpoint())[:16] in converted.name
@@ -204,6 +205,7 @@ def test_broken_package_file_names_pip_install(monkeypatch, tmp_path: Path) -> N
         lite0_weights_file()
 
 
+@pytest.mark.training
 def test_weights_path_loads_and_misfit_is_one_line(backbone224, tmp_path: Path) -> None:
     import keras
 
@@ -232,3 +234,11 @@ def test_layout_shapes_fit_the_keras_network() -> None:
     for row in rows:
         zeros = {key: np.zeros(row.shape, np.float32) for key in row.keys()}
         assert [w.shape for w in row.keras_weights(zeros)] == [tuple(w.shape) for w in model.get_layer(row.layer).get_weights()]
+
+
+def test_unwritable_cache_is_one_line(monkeypatch, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("HARVEST_CACHE", str(blocker / "cache"))
+    with pytest.raises(TrainingError, match="cannot write converted weights.*HARVEST_CACHE"):
+        lite0_weights_file()
