@@ -33,7 +33,7 @@ MIN_IMAGE_SIZE = 32
 def build_lite0_backbone(image_size: int, weights: str = "imagenet"):
     """keras.Model "backbone": (image_size, image_size, 3) RGB pixels 0-255 → (None, 1280) pooled
     features. weights: "imagenet" (converted once from the installed package), "none", or a PATH
-    to a .weights.h5 of this backbone."""
+    to a .weights.h5 of this backbone (or to a legacy torch .pth state dict in the same layout)."""
     if image_size < MIN_IMAGE_SIZE:
         raise TrainingError(f"efficientnet-lite0 needs --image-size >= {MIN_IMAGE_SIZE}, got {image_size}")
     model = lite0_network(image_size)
@@ -45,7 +45,13 @@ def build_lite0_backbone(image_size: int, weights: str = "imagenet"):
     path = Path(weights)
     if not path.is_file():
         raise TrainingError(f"--weights file not found: {path}")
-    load_weights_file(model, path, f"--weights {path}")
+    if path.suffix == ".pth":
+        try:
+            assign_state(model, read_lite0_checkpoint(path))
+        except CheckpointError as exc:
+            raise CheckpointError(f"--weights {path}: {exc}") from None
+    else:
+        load_weights_file(model, path, f"--weights {path}")
     return model
 
 
@@ -110,6 +116,12 @@ def read_lite0_checkpoint(path: Path) -> dict[str, np.ndarray]:
     return state
 
 
+def assign_state(model, state: dict[str, np.ndarray]) -> None:
+    """Put a checked checkpoint's tensors into a lite0_network."""
+    for row in checkpoint_layout():
+        model.get_layer(row.layer).set_weights(row.keras_weights(state))
+
+
 def _package_state() -> dict[str, np.ndarray]:
     path = pretrained.lite0_checkpoint()
     try:
@@ -126,10 +138,8 @@ def lite0_weights_file() -> Path:
     if pretrained.is_intact(target):
         return target
     log.info("converting %s into %s", checkpoint, target)
-    state = _package_state()
     model = lite0_network(MIN_IMAGE_SIZE)
-    for row in checkpoint_layout():
-        model.get_layer(row.layer).set_weights(row.keras_weights(state))
+    assign_state(model, _package_state())
     temp = pretrained.temp_sibling(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,6 @@ when corrupt."""
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
@@ -220,7 +219,17 @@ def test_weights_path_loads_and_misfit_is_one_line(backbone224, tmp_path: Path) 
     assert "\n" not in str(raised.value)
     with pytest.raises(TrainingError, match="not found"):
         build_lite0_backbone(64, weights=str(tmp_path / "absent.weights.h5"))
-    assert os.environ["HARVEST_CACHE"]
+
+
+@pytest.mark.training
+def test_weights_path_to_a_torch_checkpoint(backbone224, checkpoint_state, tmp_path: Path) -> None:
+    same = write_legacy_checkpoint(tmp_path / "same.pth", checkpoint_state)
+    from_pth = build_lite0_backbone(64, weights=str(same))
+    for mine, converted in zip(from_pth.get_weights(), backbone224.get_weights()):
+        np.testing.assert_array_equal(mine, converted)
+    odd = write_legacy_checkpoint(tmp_path / "odd.pth", {**checkpoint_state, "_extra.weight": np.ones(3, np.float32)})
+    with pytest.raises(TrainingError, match=r"--weights .*odd\.pth: .*unexpected key _extra\.weight"):
+        build_lite0_backbone(64, weights=str(odd))
 
 
 def test_layout_shapes_fit_the_keras_network() -> None:
