@@ -8,77 +8,71 @@ so the backbone takes raw 0-255 RGB pixels."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from training import pretrained
 from training.errors import TrainingError
+from training.lite0_layout import (
+    LITE0_FEATURES, STEM_FILTERS, BlockSpec, block_specs, check_state_dict, checkpoint_layout,
+)
 from training.torch_legacy import CheckpointError, read_legacy_state_dict
 
+__all__ = ["LITE0_FEATURES", "build_lite0_backbone", "imagenet_head", "lite0_weights_file"]
 log = logging.getLogger(__name__)
 
-LITE0_FEATURES = 1280
-STEM_FILTERS = 32
 BN_EPSILON = 1e-3
-# (repeats, kernel, stride, expand ratio, output channels) per stage
-STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
-          (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
-CONVERTED_NAME = "efficientnet-lite0-{sha}.weights.h5"
+CONVERTED_NAME = "efficientnet-lite0-{sha}-v1.weights.h5"  # bump v1 when the layer order changes
 MIN_IMAGE_SIZE = 32
-
-
-@dataclass(frozen=True)
-class BlockSpec:
-    index: int
-    kernel: int
-    stride: int
-    expand: int
-    channels_in: int
-    channels_out: int
-
-    @property
-    def residual(self) -> bool:
-        return self.stride == 1 and self.channels_in == self.channels_out
-
-
-def block_specs() -> list[BlockSpec]:
-    """The 16 MBConv blocks: a stage's first block strides and changes width, the rest repeat it."""
-    specs, channels = [], STEM_FILTERS
-    for repeats, kernel, stride, expand, out in STAGES:
-        for r in range(repeats):
-            specs.append(BlockSpec(len(specs), kernel, stride if r == 0 else 1, expand, channels, out))
-            channels = out
-    return specs
 
 
 def build_lite0_backbone(image_size: int, weights: str = "imagenet"):
     """keras.Model "backbone": (image_size, image_size, 3) RGB pixels 0-255 → (None, 1280) pooled
     features. weights: "imagenet" (converted once from the installed package), "none", or a PATH
-    to a .weights.h5 of this backbone."""
+    to a .weights.h5 of this backbone (or to a legacy torch .pth state dict in the same layout)."""
     if image_size < MIN_IMAGE_SIZE:
         raise TrainingError(f"efficientnet-lite0 needs --image-size >= {MIN_IMAGE_SIZE}, got {image_size}")
     model = lite0_network(image_size)
     if weights in ("none", ""):
         return model
     if weights == "imagenet":
-        _load_converted(model, lite0_weights_file())
+        load_weights_file(model, lite0_weights_file(), "converted ImageNet weights")
         return model
     path = Path(weights)
     if not path.is_file():
         raise TrainingError(f"--weights file not found: {path}")
-    try:
-        model.load_weights(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise TrainingError(f"--weights {path} does not fit efficientnet-lite0 without its top: "
-                            f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}") from None
+    if path.suffix == ".pth":
+        try:
+            assign_state(model, read_lite0_checkpoint(path))
+        except CheckpointError as exc:
+            raise CheckpointError(f"--weights {path}: {exc}") from None
+    else:
+        load_weights_file(model, path, f"--weights {path}")
     return model
 
 
+def load_weights_file(model, path: Path, what: str) -> None:
+    """Load a .weights.h5, treating keras' "skipping"/"could not be loaded" warnings as a misfit:
+    otherwise some layers would keep random weights without a word."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+            problem = next((str(w.message) for w in caught if issubclass(w.category, UserWarning)), None)
+        except (OSError, ValueError, KeyError) as exc:
+            problem = str(exc) or type(exc).__name__
+    if problem:
+        raise TrainingError(f"{what} does not fit efficientnet-lite0 without its top: "
+                            f"{problem.splitlines()[0][:160]}")
+
+
 def lite0_network(image_size: int):
-    """The architecture with fresh weights; every layer named so weight files match by name."""
+    """The architecture with fresh weights. Layers are named for the conversion and for people;
+    keras matches .weights.h5 files by layer order, hence the version in CONVERTED_NAME."""
     import keras
     from keras import layers
 
@@ -115,97 +109,23 @@ def _mbconv(inputs, spec: BlockSpec):
     return layers.Add(name=f"{name}_add")([inputs, x]) if spec.residual else x
 
 
-# ---- converting the checkpoint -------------------------------------------------------------
-
-def checkpoint_layout() -> list[tuple[str, str, str]]:
-    """(keras layer, kind, checkpoint prefix) in lukemelas naming, in checkpoint order."""
-    rows = [("stem_conv", "conv", "_conv_stem"), ("stem_bn", "bn", "_bn0")]
-    for spec in block_specs():
-        name, prefix = f"block{spec.index}", f"_blocks.{spec.index}"
-        if spec.expand != 1:
-            rows += [(f"{name}_expand_conv", "conv", f"{prefix}._expand_conv"),
-                     (f"{name}_expand_bn", "bn", f"{prefix}._bn0")]
-        rows += [(f"{name}_dw_conv", "depthwise", f"{prefix}._depthwise_conv"),
-                 (f"{name}_dw_bn", "bn", f"{prefix}._bn1"),
-                 (f"{name}_project_conv", "conv", f"{prefix}._project_conv"),
-                 (f"{name}_project_bn", "bn", f"{prefix}._bn2")]
-    return rows + [("head_conv", "conv", "_conv_head"), ("head_bn", "bn", "_bn1")]
-
-
-BN_FIELDS = ("weight", "bias", "running_mean", "running_var")  # = gamma, beta, moving mean/variance
-
-
-def _to_torch_layout(kind: str, keras_shape: tuple[int, ...]) -> tuple[int, ...]:
-    if kind == "conv":          # keras (kh, kw, in, out) ← torch (out, in, kh, kw)
-        kh, kw, cin, cout = keras_shape
-        return (cout, cin, kh, kw)
-    if kind == "depthwise":     # keras (kh, kw, channels, 1) ← torch (channels, 1, kh, kw)
-        kh, kw, channels, _ = keras_shape
-        return (channels, 1, kh, kw)
-    return keras_shape
-
-
-def _to_keras(kind: str, array: np.ndarray) -> np.ndarray:
-    if kind == "conv":
-        return array.transpose(2, 3, 1, 0)
-    if kind == "depthwise":
-        return array.transpose(2, 3, 0, 1)
-    return array
-
-
-def expected_tensors(model) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """Checkpoint key → (kind, torch shape) for every tensor the backbone and the ImageNet head need."""
-    expected = {}
-    for layer_name, kind, prefix in checkpoint_layout():
-        layer = model.get_layer(layer_name)
-        if kind == "bn":
-            for field in BN_FIELDS:
-                expected[f"{prefix}.{field}"] = (kind, tuple(layer.gamma.shape))
-        else:
-            expected[f"{prefix}.weight"] = (kind, _to_torch_layout(kind, tuple(layer.kernel.shape)))
-    expected["_fc.weight"] = ("fc", (1000, LITE0_FEATURES))
-    expected["_fc.bias"] = ("fc", (1000,))
-    return expected
-
-
-def check_state_dict(state: dict[str, np.ndarray], expected: dict[str, tuple[str, tuple[int, ...]]]) -> None:
-    """Raise naming the first key or shape that does not fit (num_batches_tracked may come and go)."""
-    for key, array in state.items():
-        if key.endswith(".num_batches_tracked"):
-            continue
-        if key not in expected:
-            raise CheckpointError(f"checkpoint does not fit efficientnet-lite0: unexpected key {key} "
-                                  f"(shape {tuple(array.shape)})")
-        want = expected[key][1]
-        if tuple(array.shape) != want:
-            raise CheckpointError(f"checkpoint does not fit efficientnet-lite0: {key} expected shape "
-                                  f"{want}, got {tuple(array.shape)}")
-    missing = [key for key in expected if key not in state]
-    if missing:
-        raise CheckpointError(f"checkpoint does not fit efficientnet-lite0: missing key {missing[0]} "
-                              f"(expected shape {expected[missing[0]][1]})")
-
-
-def read_lite0_checkpoint(path: Path, model) -> dict[str, np.ndarray]:
-    """The checkpoint's tensors, checked against `model` (any lite0_network)."""
+def read_lite0_checkpoint(path: Path) -> dict[str, np.ndarray]:
+    """The checkpoint's tensors, checked against the Lite0 layout (first mismatch named)."""
     state = read_legacy_state_dict(path)
-    check_state_dict(state, expected_tensors(model))
+    check_state_dict(state)
     return state
 
 
-def assign_checkpoint(model, state: dict[str, np.ndarray]) -> None:
-    for layer_name, kind, prefix in checkpoint_layout():
-        layer = model.get_layer(layer_name)
-        if kind == "bn":
-            layer.set_weights([state[f"{prefix}.{field}"] for field in BN_FIELDS])
-        else:
-            layer.set_weights([_to_keras(kind, state[f"{prefix}.weight"])])
+def assign_state(model, state: dict[str, np.ndarray]) -> None:
+    """Put a checked checkpoint's tensors into a lite0_network."""
+    for row in checkpoint_layout():
+        model.get_layer(row.layer).set_weights(row.keras_weights(state))
 
 
-def _package_checkpoint_state(model) -> tuple[Path, dict[str, np.ndarray]]:
+def _package_state() -> dict[str, np.ndarray]:
     path = pretrained.lite0_checkpoint()
     try:
-        return path, read_lite0_checkpoint(path, model)
+        return read_lite0_checkpoint(path)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}; reinstall with {pretrained.INSTALL_HINT}") from None
 
@@ -219,27 +139,22 @@ def lite0_weights_file() -> Path:
         return target
     log.info("converting %s into %s", checkpoint, target)
     model = lite0_network(MIN_IMAGE_SIZE)
-    _, state = _package_checkpoint_state(model)
-    assign_checkpoint(model, state)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    assign_state(model, _package_state())
     temp = pretrained.temp_sibling(target)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         model.save_weights(temp)
         pretrained.publish(temp, target, pretrained.sha256_file(temp))
+    except OSError as exc:
+        raise TrainingError(f"cannot write converted weights to {target.parent} ({exc.strerror or exc}): "
+                            "set HARVEST_CACHE to a writable folder") from None
     finally:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
     return target
-
-
-def _load_converted(model, path: Path) -> None:
-    try:
-        model.load_weights(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise TrainingError(f"converted weights {path} do not load ({type(exc).__name__}); delete the "
-                            "file to convert again") from None
 
 
 def imagenet_head() -> tuple[np.ndarray, np.ndarray]:
     """(W (1280, 1000), b (1000,)) of the checkpoint's ImageNet classifier `_fc`."""
-    _, state = _package_checkpoint_state(lite0_network(MIN_IMAGE_SIZE))
+    state = _package_state()
     return state["_fc.weight"].T.copy(), state["_fc.bias"].copy()

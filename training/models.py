@@ -6,6 +6,9 @@ ImageNet weights in a pip package, so it is the one pretrained model that works 
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from training.errors import TrainingError
 
 MODELS = ("efficientnet-lite0", "small-cnn", "mobilenetv2", "efficientnetb0", "resnet50", "vgg16", "inceptionv3")
 DEFAULT_MODEL = "efficientnet-lite0"
+DOWNLOAD_TIMEOUT_S = 60.0  # per socket operation: a stalled ImageNet download fails instead of hanging
 MIN_SIZE = {"inceptionv3": 75, "mobilenetv2": 32, "efficientnetb0": 32, "resnet50": 32, "vgg16": 32,
             "efficientnet-lite0": 32}
 DEFAULT_SIZE = {"efficientnet-lite0": 224, "small-cnn": 128}
@@ -160,12 +164,14 @@ def make_backbone(spec: ModelSpec):
             raise TrainingError(f"--weights file not found: {path}")
         weights = None
     try:
-        backbone = constructors[spec.name](include_top=False, weights=weights, input_shape=shape)
+        with download_timeout(DOWNLOAD_TIMEOUT_S):
+            backbone = constructors[spec.name](include_top=False, weights=weights, input_shape=shape)
     except (OSError, ValueError, Exception) as exc:  # noqa: BLE001 - keras raises many kinds here
         if spec.weights == "imagenet":
             raise TrainingError(
                 f"could not download ImageNet weights for {spec.name} ({type(exc).__name__}; offline?): "
-                "pass --weights PATH (a .weights.h5 of the backbone without its top) or --weights none"
+                "pass --weights PATH (a .weights.h5 of the backbone without its top) or --weights none, "
+                "or use --model efficientnet-lite0, whose ImageNet weights come with pip (no download)"
             ) from None
         raise TrainingError(f"cannot build {spec.name}: {exc}") from None
     if spec.weights not in ("none", "", "imagenet"):
@@ -176,6 +182,18 @@ def make_backbone(spec: ModelSpec):
                                 f"{spec.image_size}px without its top: {str(exc)[:160]}") from None
     backbone._name = "backbone"
     return backbone
+
+
+@contextmanager
+def download_timeout(seconds: float) -> Iterator[None]:
+    """keras.utils.get_file calls urlretrieve, which has no timeout argument: give its sockets one
+    for the duration of the call (unless the process already set its own default)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds if previous is None else previous)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def unfreeze_top(model, fraction: float = 0.3) -> int:

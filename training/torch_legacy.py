@@ -7,6 +7,7 @@ global is refused before it can run."""
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -145,13 +146,14 @@ def _read_pickles(stream: BinaryIO) -> dict:
 
 def _read_storages(stream: BinaryIO, keys: list[str], state: dict) -> dict[str, np.ndarray]:
     dtypes = {ref.storage.key: ref.storage.dtype for ref in state.values()}
+    file_size = os.fstat(stream.fileno()).st_size
     storages = {}
     for key in keys:
         dtype = dtypes.get(key, np.dtype("u1"))
-        count = int.from_bytes(stream.read(8), "little")
-        data = stream.read(count * dtype.itemsize)
-        if len(data) != count * dtype.itemsize:
+        size = int.from_bytes(stream.read(8), "little") * dtype.itemsize
+        if size > file_size - stream.tell():  # checked before reading: a bogus count must not allocate
             raise CheckpointError(f"checkpoint is truncated in storage {key}")
+        data = stream.read(size)
         storages[key] = np.frombuffer(data, dtype=dtype)
     return storages
 
