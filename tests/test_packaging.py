@@ -81,6 +81,10 @@ def test_pip_install_gives_a_working_harvest_command(tmp_path: Path, editable: b
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import workspace; print(workspace.__file__)"],
                            capture_output=True, text=True, timeout=60, cwd=elsewhere).stdout
     assert where.startswith(str(source if editable else venv)), where
+    completion = subprocess.run([str(harvest)], capture_output=True, text=True, timeout=60, cwd=elsewhere,
+                                env={**os.environ, "_HARVEST_COMPLETE": "complete_bash",
+                                     "COMP_WORDS": "harvest doc", "COMP_CWORD": "1"})
+    assert completion.stdout.split() == ["doctor"], completion.stderr
     init = subprocess.run([str(harvest), "init", str(tmp_path / "ws"), "--classes", "데이지,장미"],
                           capture_output=True, text=True, timeout=120, cwd=elsewhere)
     assert init.returncode == 0, init.stderr
