@@ -89,10 +89,10 @@ def read_run(folder: Path) -> RunRow:
         batch_size=_number(config.get("batch_size"), int),
         epochs_run=_number(metrics.get("epochs_run"), int),
         seconds=_number(metrics.get("seconds"), float),
-        images_per_second=_number(metrics.get("images_per_second"), float),
+        images_per_second=_number(_first(metrics, "images_per_second", "train_images_per_second"), float),
         train_images=_number(metrics.get("train_images"), int),
         val_accuracy=_number(metrics.get("val_accuracy"), float),
-        test_accuracy=_number(test.get("accuracy"), float),
+        test_accuracy=_number(test.get("accuracy") if test else metrics.get("test_accuracy"), float),
         history=history,
     )
 
@@ -118,6 +118,11 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path.name} holds {type(data).__name__}, not an object")
     return data
+
+
+def _first(data: dict[str, Any], *keys: str) -> Any:
+    """The value of the first key present (training may rename a key; old runs keep the old one)."""
+    return next((data[key] for key in keys if data.get(key) is not None), None)
 
 
 def _started(folder: Path) -> float:
