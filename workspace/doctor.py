@@ -53,11 +53,13 @@ def required_packages() -> list[tuple[str, str | None]]:
                 name, _, version = line.partition("==")
                 pins.append((name.strip(), version.strip() or None))
         return pins
+    from packaging.requirements import Requirement  # a dependency of matplotlib
+
     try:
-        requires = importlib.metadata.requires("harvest") or []
+        requires = [Requirement(spec) for spec in importlib.metadata.requires("harvest") or []]
     except importlib.metadata.PackageNotFoundError:
         return []
-    return [(re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0], None) for spec in requires if "extra ==" not in spec]
+    return [(r.name, None) for r in requires if r.marker is None or r.marker.evaluate({"extra": ""})]
 
 
 def check_packages() -> list[Check]:

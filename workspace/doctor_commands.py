@@ -19,8 +19,9 @@ def doctor(
     directory: Annotated[Path, typer.Argument(help="Workspace (or any folder) whose disk to check.")] = Path("."),
     remote: Annotated[Optional[str], typer.Option(
         help=f"Selenium Grid URL to check (default: ${REMOTE_ENV}).", envvar=REMOTE_ENV)] = None,
-    engines: Annotated[bool, typer.Option("--engines", help="Also run one search per engine through the "
-                                                            "browser and count full-resolution URLs.")] = False,
+    engines: Annotated[bool, typer.Option("--engines", help="Also run one search per engine (bing, "
+                                                            "duckduckgo, naver, google) through the browser "
+                                                            "and count full-resolution URLs.")] = False,
     base_url: Annotated[Optional[str], typer.Option(help="With --engines: a mirror or the replica site "
                                                          "instead of the engines' own addresses.")] = None,
     query: Annotated[str, typer.Option(help="With --engines: the query to search.")] = "daisy",
