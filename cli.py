@@ -1,4 +1,4 @@
-"""Harvest's command line: `python cli.py COMMAND ...`.
+"""Harvest's command line: `python cli.py COMMAND ...`, or `harvest COMMAND ...` once installed.
 
 Thin by design: each command parses its options, builds a config, calls one library function and
 prints a summary. Errors become one line on stderr: exit 1 for failures, 2 for usage errors.
@@ -21,12 +21,12 @@ except ImportError:  # pragma: no cover - older typer with click installed
     from click import exceptions as click_exceptions
 from rich.markup import escape
 
-from workspace import console
+from workspace import __version__, console
 from workspace.errors import HarvestError
 
 # Each package contributes its commands through a `register(app)` in its commands module.
 COMMAND_MODULES = (
-    "workspace.commands",
+    "workspace.commands", "workspace.runs_commands", "workspace.doctor_commands",
     "crawler.commands", "crawler.replica.commands",
     "curation.commands", "curation.report_commands",
     "training.commands", "selftrain.commands",
@@ -37,16 +37,24 @@ app = typer.Typer(
     name="harvest",
     help="Harvest: class names in, a clean split image dataset and a trained classifier out.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # `harvest --install-completion`
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def show_version(value: bool) -> None:
+    if value:
+        print(f"harvest {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show debug logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors; for scripts.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                          help="Print Harvest's version and exit.")] = False,
 ) -> None:
     """Harvest: class names in, a clean split image dataset and a trained classifier out."""
     console.configure_logging(debug=debug, quiet=quiet)
@@ -68,10 +76,16 @@ def error_line(message: str) -> None:
     console.err.print(f"[red]error:[/red] {escape(' '.join(message.split()))}", markup=True)
 
 
+def program_name() -> str:
+    """`harvest` when run as the installed command (its completion variable is _HARVEST_COMPLETE)."""
+    return "harvest" if os.path.basename(sys.argv[0] or "").startswith("harvest") else "cli.py"
+
+
 def usage_hint(ctx: object) -> str:
     command_path = getattr(ctx, "command_path", "") or ""
     path = command_path.split(" ", 1)[1] if " " in command_path else ""
-    return f"`python cli.py {path + ' ' if path else ''}--help`"
+    program = "harvest" if program_name() == "harvest" else "python cli.py"
+    return f"`{program} {path + ' ' if path else ''}--help`"
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -81,7 +95,7 @@ def run(argv: list[str] | None = None) -> int:
     register_commands()
     command = get_command(app)
     try:
-        result = command.main(args=argv, prog_name="cli.py", standalone_mode=False)
+        result = command.main(args=argv, prog_name=program_name(), standalone_mode=False)
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         return exc.exit_code

@@ -30,7 +30,7 @@ def crawl(
     allow_private: Annotated[bool, typer.Option(help="Allow private/loopback addresses (local mirrors, tests).")] = False,
     workers: Annotated[int, typer.Option(help="Concurrent downloads.")] = 8,
     browser: Annotated[str, typer.Option(help="chromium|chrome|firefox.")] = "chromium",
-    remote: Annotated[Optional[str], typer.Option(help="Selenium Grid URL.")] = None,
+    remote: Annotated[Optional[str], typer.Option(help="Selenium Grid URL.", envvar="HARVEST_REMOTE")] = None,
     driver: Annotated[Optional[str], typer.Option(help="Path to chromedriver/geckodriver.")] = None,
     headful: Annotated[bool, typer.Option(help="Show the browser window.")] = False,
     timeout: Annotated[float, typer.Option(help="Read timeout per request, seconds.")] = 15.0,
@@ -101,11 +101,12 @@ def jobs(
     args: Annotated[list[str], typer.Argument(
         help="DIR (list jobs) | logs DIR ID | cancel DIR ID", metavar="[logs|cancel] DIR [ID]")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="logs: keep printing until the job ends.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="list: print the jobs as JSON.")] = False,
 ) -> None:
     """Background jobs: `jobs DIR` lists them; `jobs logs DIR ID [--follow]`; `jobs cancel DIR ID`."""
     action, rest = (args[0], args[1:]) if args[0] in ("list", "logs", "cancel") else ("list", args)
     if action == "list" and len(rest) == 1:
-        return _jobs_list(Path(rest[0]))
+        return _jobs_json(Path(rest[0])) if as_json else _jobs_list(Path(rest[0]))
     if action in ("logs", "cancel") and len(rest) == 2 and rest[1].isdigit():
         ws = open_workspace(Path(rest[0]))
         return _jobs_logs(ws, int(rest[1]), follow) if action == "logs" else _jobs_cancel(ws, int(rest[1]))
@@ -123,6 +124,14 @@ def _jobs_list(directory: Path) -> None:
         table.add_row(str(job.id), " ".join(job.command)[:60], job.state, f"{job.progress_done}{total}",
                       job.started_at[:19].replace("T", " "), job.message or "")
     console.out.print(table)
+
+
+def _jobs_json(directory: Path) -> None:
+    from dataclasses import asdict
+
+    from crawler.jobs import list_jobs
+
+    console.emit_json([asdict(job) for job in list_jobs(open_workspace(directory))])
 
 
 def _jobs_logs(ws, job_id: int, follow: bool) -> None:

@@ -25,6 +25,7 @@ def curate(
     format: Annotated[Optional[str], typer.Option("--format", help="jpg|png|webp.")] = None,
     resplit: Annotated[bool, typer.Option(help="Redo the split, test included (normally frozen).")] = False,
     workers: Annotated[Optional[int], typer.Option(help="Processes (default: every core).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Validate, flag, dedupe, split and resize into DIR/curated/{train,val,test}/<class>/."""
     from curation.pipeline import CurateConfig, curate as run_curate
@@ -40,6 +41,11 @@ def curate(
     })
     with console.progress_bar("curating") as progress:
         summary = run_curate(ws, config, progress=progress)
+    if as_json:
+        from dataclasses import asdict
+
+        console.emit_json({"workspace": str(directory), **asdict(summary)})
+        return
     table = Table(title=f"curated {directory}")
     for column in ("class", "train", "val", "test"):
         table.add_column(column, justify="left" if column == "class" else "right")

@@ -98,6 +98,7 @@ def build_report(ws: Workspace) -> Path:
             _sheets(ws, rows),
             _engines(catalog),
             _rounds(catalog),
+            _runs(ws),
         ]
     page = (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src 'self' data:; "
@@ -272,6 +273,32 @@ def _rounds(catalog: Catalog) -> str:
              "<th>per class by label source</th><th>new pseudo-labels</th><th>test accuracy</th>"
              "<th>pseudo-label precision</th></tr>" + "".join(body) + "</table>")
     return "<h2 id=rounds>Self-training rounds</h2>" + table + line_chart(points)
+
+
+def _runs(ws: Workspace) -> str:
+    """Seed 003's comparison: one row per training run, read from its folder (workspace.runs)."""
+    from workspace.errors import WorkspaceError
+    from workspace.runs import list_runs
+
+    try:
+        runs = list_runs(ws)
+    except WorkspaceError:
+        return "<h2 id=runs>Training runs</h2><p>No training run yet.</p>"
+
+    def cell(value: object, pattern: str = "{}") -> str:
+        return "" if value is None else esc(pattern.format(value))
+
+    body = "".join(
+        f"<tr><td>{esc(r.run)}</td><td colspan=9 class=left>unreadable: {esc(r.problem)}</td></tr>"
+        if r.state == "unreadable" else
+        f"<tr><td>{esc(r.run)}</td><td class=left>{cell(r.model)}</td><td class=left>{cell(r.weights)}</td>"
+        f"<td>{cell(r.image_size)}</td><td>{cell(r.batch_size)}</td><td>{cell(r.epochs_run)}</td>"
+        f"<td>{cell(r.seconds, '{:.0f}')}</td><td>{cell(r.images_per_second, '{:.1f}')}</td>"
+        f"<td>{cell(r.val_accuracy, '{:.3f}')}</td><td>{cell(r.test_accuracy, '{:.3f}')}</td></tr>"
+        for r in runs)
+    return ("<h2 id=runs>Training runs</h2><table><tr><th>run</th><th>model</th><th>weights</th><th>image size</th>"
+            "<th>batch</th><th>epochs run</th><th>seconds</th><th>train images/s</th><th>val accuracy</th>"
+            f"<th>test accuracy</th></tr>{body}</table>")
 
 
 def round_per_class(details: str | None) -> dict[str, dict[str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -63,13 +64,24 @@ def import_(
         console.info("reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.by_reason.items())))
 
 
-def status(directory: DirArg) -> None:
+def status(
+    directory: DirArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print classes, engines and active jobs as JSON.")] = False,
+) -> None:
     """Per-class table: stored, accepted, rejected by reason, duplicates, splits, label sources."""
     ws = open_workspace(directory)
     with ws.catalog() as catalog:
         rows = class_status(catalog)
         yields = engine_yield(catalog)
         jobs = catalog.all("SELECT id, kind, state FROM jobs WHERE state IN ('running', 'queued')")
+    if as_json:
+        console.emit_json({
+            "workspace": str(directory),
+            "classes": [{**asdict(r), "rejected_total": r.rejected_total} for r in rows],
+            "engines": [{**asdict(y), "full_resolution_share": y.full_resolution_share} for y in yields],
+            "active_jobs": [dict(job) for job in jobs],
+        })
+        return
     table = Table(title=f"{directory}")
     for column in ("class", "stored", "accepted", "pending", "rejected", "duplicates", "conflicts",
                    "train", "val", "test", "label sources", "rejected by reason"):

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from workspace.errors import ConfigError
+from workspace.names import check_distinct, normalize_class_name
 
 CONFIG_NAME = "harvest.json"
-CLASS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
 KNOWN_ENGINES = ("bing", "duckduckgo", "naver", "google", "page")
 
 T = TypeVar("T")
@@ -54,10 +53,7 @@ class WorkspaceConfig:
     def __post_init__(self) -> None:
         if not self.classes:
             raise ConfigError("a workspace needs at least one class")
-        names = [c.name for c in self.classes]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ConfigError(f"class names must be unique, got duplicates: {','.join(dupes)}")
+        check_distinct(c.name for c in self.classes)
         unknown = [e for e in self.engines if e not in KNOWN_ENGINES]
         if unknown:
             raise ConfigError(
@@ -101,12 +97,9 @@ TOP_LEVEL_KEYS = {"version", "classes", "engines", "image_size", "split", "seed"
 
 
 def validate_class_name(name: str) -> None:
-    """Class names become folder names: keep them portable and free of path tricks."""
-    if not CLASS_NAME_RE.match(name) or name in {".", ".."}:
-        raise ConfigError(
-            f"invalid class name {name!r}: use letters, digits, space, '_', '-', '.' "
-            "(at most 64, not starting with punctuation)"
-        )
+    """Class names become folder names: portable, free of path tricks, stored in NFC form."""
+    if normalize_class_name(name) != name:
+        raise ConfigError(f"class name {name!r} is not in Unicode NFC form (normalise it first)")
 
 
 def validate_split(split: tuple[float, ...]) -> None:
@@ -132,14 +125,14 @@ def parse_split(text: str) -> tuple[float, float, float]:
 
 
 def parse_class_list(text: str) -> list[str]:
-    """Parse "daisy,roses,tulips"; rejects empty and repeated names."""
-    names = [part.strip() for part in text.split(",")]
-    if not text.strip() or any(not n for n in names):
+    """Parse "daisy,roses,tulips" (or "데이지,장미") into NFC names; rejects empty and clashing names."""
+    parts = [part.strip() for part in text.split(",")]
+    if not text.strip() or any(not n for n in parts):
         raise ConfigError(f"--classes must be a comma-separated list of names, got {text!r}")
-    for name in names:
-        validate_class_name(name)
+    names = [normalize_class_name(name) for name in parts]
     if len(set(names)) != len(names):
         raise ConfigError(f"--classes has a repeated name: {text!r}")
+    check_distinct(names)
     return names
 
 
@@ -159,8 +152,8 @@ def config_from_json(raw: Any, source: str = "config") -> WorkspaceConfig:
     try:
         classes = tuple(
             ClassSpec(
-                name=name,
-                queries=tuple(spec.get("queries") or [name]),
+                name=normalize_class_name(name),
+                queries=tuple(spec.get("queries") or [normalize_class_name(name)]),
                 expansions=tuple(spec.get("expansions") or ()),
                 target=int(spec.get("target", 100)),
             )

@@ -6,7 +6,9 @@ bar that hands library code a plain `callback(done, total)`.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -53,6 +55,23 @@ def info(message: str) -> None:
     """A line of normal output, silenced by --quiet."""
     if not settings.quiet:
         out.print(message)
+
+
+def emit_json(data: object) -> None:
+    """One JSON document on stdout for scripts: plain print, never rich (no wrapping, no markup)."""
+    utf8 = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "") == "utf8"
+    print(json.dumps(_finite(data), indent=2, ensure_ascii=not utf8, default=str), flush=True)
+
+
+def _finite(value: object) -> object:
+    """NaN and infinity are not JSON: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 @contextmanager

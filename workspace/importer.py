@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +43,15 @@ def iter_files(folder: Path) -> Iterator[Path]:
 def class_folders(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise WorkspaceError(f"import folder not found: {folder}")
-    found = {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")}
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_dir() or path.name.startswith("."):
+            continue
+        name = unicodedata.normalize("NFC", path.name)  # macOS hands out decomposed (NFD) names
+        if name in found:
+            raise WorkspaceError(f"{folder} has two folders for class {name!r}: {found[name].name!r} and "
+                                 f"{path.name!r} (the same name in two Unicode forms); merge them first")
+        found[name] = path
     if not found:
         raise WorkspaceError(f"{folder} has no class folders (expected FOLDER/<class>/<images>)")
     return found

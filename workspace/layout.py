@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,7 +182,7 @@ def read_queries_file(path: Path) -> dict[str, list[str]]:
             raise WorkspaceError(f"{path}:{number}: expected 'class: query; query', got {line!r}")
         name, _, rest = line.partition(sep)
         items = [q.strip() for q in rest.replace(";", "\n").replace("|", "\n").splitlines()]
-        result.setdefault(name.strip(), []).extend(q for q in items if q)
+        result.setdefault(unicodedata.normalize("NFC", name.strip()), []).extend(q for q in items if q)
     return result
 
 
