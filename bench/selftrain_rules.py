@@ -5,7 +5,8 @@ name) and a served part. A simulated crawl of N images per class takes `offclass
 other classes (query label = the class crawled for). For several seeds it measures:
 - round-0 cleaning: which rule catches the off-class images (recall) without discarding good ones
   (precision): confident learning's (own score below the class's self-confidence and another
-  class above its own), and its stricter variant (the best other class must be the top class);
+  class above its own), and Harvest's stricter variant (own score below half of it), each with
+  a logistic regression at C 1 and C 0.1 for the out-of-sample scores;
 - acceptance: pseudo-label precision and yield of the agreement rule with a global floor only,
   and with per-class thresholds, on the next crawl;
 - hold-out accuracy of a head trained on the raw crawl, on the cleaned crawl, and on true labels.
@@ -77,10 +78,8 @@ def fit(x: np.ndarray, y: np.ndarray):
 def cleaning_rules(probs: np.ndarray, query: np.ndarray) -> dict[str, np.ndarray]:
     from selftrain.cleaning import find_off_class
 
-    rule = find_off_class(probs, query)
-    top = probs.argmax(axis=1)
-    strict = rule.held_back & (top != query) & (probs[np.arange(len(top)), top] >= rule.thresholds[top])
-    return {"confident-learning": rule.held_back, "cl-top-class": strict}
+    return {"confident-learning": find_off_class(probs, query, own_factor=1.0).held_back,
+            "cl, own < half": find_off_class(probs, query).held_back}
 
 
 def one_seed(x: np.ndarray, labels: np.ndarray, holdout: np.ndarray, served: np.ndarray, args, seed: int) -> dict:
@@ -92,15 +91,17 @@ def one_seed(x: np.ndarray, labels: np.ndarray, holdout: np.ndarray, served: np.
     rows, query = simulate_crawl(labels, served, args.per_class, args.offclass, classes, rng)
     truth = labels[rows]
     off = truth != query
-    probs = oof_from_features(x[rows], query, classes, seed=seed)
-    out: dict = {"off_class": int(off.sum())}
-    for name, held in cleaning_rules(probs, query).items():
-        out[name] = {"held_back": int(held.sum()), "recall": float((held & off).sum() / max(1, off.sum())),
-                     "precision": float((held & off).sum() / max(1, held.sum()))}
-    kept = ~cleaning_rules(probs, query)["confident-learning"]
     score = lambda model: float((model.predict(x[holdout]) == labels[holdout]).mean())  # noqa: E731
-    out["accuracy"] = {"raw": score(fit(x[rows], query)), "cleaned": score(fit(x[rows][kept], query[kept])),
-                       "oracle": score(fit(x[rows], truth))}
+    out: dict = {"off_class": int(off.sum()), "accuracy": {"raw": score(fit(x[rows], query)),
+                                                           "oracle": score(fit(x[rows], truth))}}
+    for c in (1.0, 0.1):
+        probs = oof_from_features(x[rows], query, classes, seed=seed, c=c)
+        for name, held in cleaning_rules(probs, query).items():
+            key = f"{name}, C {c}"
+            out[key] = {"held_back": int(held.sum()), "recall": float((held & off).sum() / max(1, off.sum())),
+                        "precision": float((held & off).sum() / max(1, held.sum()))}
+            out["accuracy"][f"cleaned by {key}"] = score(fit(x[rows][~held], query[~held]))
+    kept = ~cleaning_rules(oof_from_features(x[rows], query, classes, seed=seed), query)["cl, own < half"]
     teacher = fit(x[rows][kept], query[kept])
     rest = np.setdiff1d(served, rows)
     cand_rows, cand_query = simulate_crawl(labels, rest, args.per_class * 2, args.offclass, classes, rng)
@@ -148,11 +149,12 @@ def print_table(seeds: list[dict], args) -> None:
     mean = lambda key, sub: np.mean([s[key][sub] for s in seeds])  # noqa: E731
     print(f"flowers, frozen efficientnet-lite0 features at {args.size}px, {args.per_class} per class, "
           f"{args.offclass:.0%} off-class, {len(seeds)} seeds (means); hold-out {args.holdout} per class")
-    for rule in ("confident-learning", "cl-top-class"):
-        print(f"cleaning {rule:<20} recall {mean(rule, 'recall'):.2f}  precision {mean(rule, 'precision'):.2f}  "
+    rules = [k for k in seeds[0] if k.startswith(("confident-learning", "cl, own"))]
+    for rule in rules:
+        print(f"cleaning {rule:<30} recall {mean(rule, 'recall'):.2f}  precision {mean(rule, 'precision'):.2f}  "
               f"held back {mean(rule, 'held_back'):.1f} of {np.mean([s['off_class'] for s in seeds]):.1f} off-class")
-    for arm in ("raw", "cleaned", "oracle"):
-        print(f"hold-out accuracy, head on {arm:<8} {mean('accuracy', arm):.3f}")
+    for arm in seeds[0]["accuracy"]:
+        print(f"hold-out accuracy, head on {arm:<38} {mean('accuracy', arm):.3f}")
     for name in ("floor only", "per-class"):
         key = f"accept {name}"
         print(f"acceptance {name:<11} accepted {mean(key, 'accepted'):.1f}  precision {mean(key, 'precision'):.3f}"

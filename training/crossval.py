@@ -30,14 +30,15 @@ def fold_indices(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def oof_from_features(features: np.ndarray, labels: np.ndarray, num_classes: int, folds: int = 5,
-                      seed: int = 1337) -> np.ndarray:
-    """(n, classes) out-of-sample probabilities from a logistic regression per fold."""
+                      seed: int = 1337, c: float = 0.1) -> np.ndarray:
+    """(n, classes) out-of-sample probabilities from a logistic regression per fold. Strong
+    regularisation (C 0.1) keeps it from fitting the noisy labels it is meant to judge."""
     from sklearn.linear_model import LogisticRegression
 
     probs = np.zeros((len(labels), num_classes), dtype=np.float32)
     for test in fold_indices(labels, folds, seed):
         train = np.setdiff1d(np.arange(len(labels)), test)
-        model = LogisticRegression(max_iter=2000, C=1.0)
+        model = LogisticRegression(max_iter=2000, C=c)
         model.fit(features[train], labels[train])
         probs[np.ix_(test, model.classes_)] = model.predict_proba(features[test])
     return probs

@@ -108,4 +108,6 @@ def test_sigkill_a_self_training_round_then_resume(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT COUNT(*) FROM images WHERE label_source='pseudo' AND split != 'train'"
                             ).fetchone()[0] == 0
+        pseudo = conn.execute("SELECT COUNT(*) FROM images WHERE label_source='pseudo'").fetchone()[0]
+        assert pseudo == conn.execute("SELECT SUM(accepted) FROM rounds").fetchone()[0]  # none labelled twice
     check_consistent(ws)

@@ -60,3 +60,12 @@ def test_off_class_needs_a_low_own_score_and_a_confident_other_class() -> None:
     rule = find_off_class(probs, labels)
     assert rule.thresholds == pytest.approx([0.625, 0.6166667, 0.8], abs=1e-6)
     assert rule.held_back.tolist() == [False, False, False, True, False, False, False, False, False]
+
+
+def test_a_label_only_somewhat_below_its_class_threshold_is_kept() -> None:
+    """Plain confident learning would drop row 1 (own 0.45 < 0.6, other class confident); Harvest
+    holds back only labels below half their class's threshold, trading a little recall for precision."""
+    labels = np.array([0, 0, 0, 1, 1])
+    probs = np.array([(0.9, 0.1), (0.45, 0.55), (0.45, 0.55), (0.5, 0.5), (0.4, 0.6)])
+    assert find_off_class(probs, labels, own_factor=1.0).held_back.tolist() == [False, True, True, False, False]
+    assert find_off_class(probs, labels).held_back.tolist() == [False] * 5
