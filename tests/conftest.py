@@ -59,3 +59,18 @@ def run_cli(tmp_path: Path):
 def chromium_available() -> bool:
     return bool(shutil.which("chromium") or shutil.which("chromium-browser")
                 or shutil.which("google-chrome")) and bool(shutil.which("chromedriver"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def harvest_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Converted pretrained weights go to a folder of this test run, not the user's cache
+    (subprocesses inherit it); a HARVEST_CACHE set by the caller is kept."""
+    if os.environ.get("HARVEST_CACHE"):
+        yield Path(os.environ["HARVEST_CACHE"])
+        return
+    path = tmp_path_factory.mktemp("harvest-cache")
+    os.environ["HARVEST_CACHE"] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop("HARVEST_CACHE", None)
