@@ -24,7 +24,7 @@ from workspace.storage import IngestMeta, ingest_file, temp_path
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-SKIP_REASONS = frozenset({"robots_noai", "private_address", "bad_url"})
+SKIP_REASONS = frozenset({"robots_noai", "private_address", "blocked_address", "bad_url"})
 
 
 @dataclass(frozen=True)
