@@ -101,6 +101,7 @@ def jobs(
     args: Annotated[list[str], typer.Argument(
         help="DIR (list jobs) | logs DIR ID | cancel DIR ID", metavar="[logs|cancel] DIR [ID]")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="logs: keep printing until the job ends.")] = False,
+    grace: Annotated[float, typer.Option(help="cancel: seconds to wait for a clean stop before killing the job's process tree.", min=0)] = 30.0,
 ) -> None:
     """Background jobs: `jobs DIR` lists them; `jobs logs DIR ID [--follow]`; `jobs cancel DIR ID`."""
     action, rest = (args[0], args[1:]) if args[0] in ("list", "logs", "cancel") else ("list", args)
@@ -108,7 +109,7 @@ def jobs(
         return _jobs_list(Path(rest[0]))
     if action in ("logs", "cancel") and len(rest) == 2 and rest[1].isdigit():
         ws = open_workspace(Path(rest[0]))
-        return _jobs_logs(ws, int(rest[1]), follow) if action == "logs" else _jobs_cancel(ws, int(rest[1]))
+        return _jobs_logs(ws, int(rest[1]), follow) if action == "logs" else _jobs_cancel(ws, int(rest[1]), grace)
     raise typer.BadParameter(f"expected `jobs DIR`, `jobs logs DIR ID` or `jobs cancel DIR ID`, got {' '.join(args)!r}")
 
 
@@ -132,10 +133,10 @@ def _jobs_logs(ws, job_id: int, follow: bool) -> None:
         console.out.print(line, markup=False, highlight=False)
 
 
-def _jobs_cancel(ws, job_id: int) -> None:
+def _jobs_cancel(ws, job_id: int, grace: float) -> None:
     from crawler.jobs import cancel_job
 
-    job = cancel_job(ws, job_id)
+    job = cancel_job(ws, job_id, grace)
     console.info(f"job {job.id}: {job.state}")
 
 
