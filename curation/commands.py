@@ -25,10 +25,12 @@ def curate(
     format: Annotated[Optional[str], typer.Option("--format", help="jpg|png|webp.")] = None,
     resplit: Annotated[bool, typer.Option(help="Redo the split, test included (normally frozen).")] = False,
     workers: Annotated[Optional[int], typer.Option(help="Processes (default: every core).")] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Refuse at once if another curate is running on DIR.")] = False,
 ) -> None:
     """Validate, flag, dedupe, split and resize into DIR/curated/{train,val,test}/<class>/."""
     from curation.pipeline import CurateConfig, curate as run_curate
     from workspace.config import build_stage_config, parse_split
+    from workspace.lock import writer_lock
 
     ws = open_workspace(directory)
     ws_config = ws.config()
@@ -38,7 +40,8 @@ def curate(
         "size": size, "resize_mode": resize_mode, "split": parse_split(split) if split else None,
         "seed": seed, "threshold": threshold, "format": format, "resplit": resplit or None, "workers": workers,
     })
-    with console.progress_bar("curating") as progress:
+    with writer_lock(ws, "curate", wait=not no_wait, on_wait=console.warn), \
+            console.progress_bar("curating") as progress:
         summary = run_curate(ws, config, progress=progress)
     table = Table(title=f"curated {directory}")
     for column in ("class", "train", "val", "test"):

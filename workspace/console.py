@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
@@ -70,6 +71,12 @@ def _plain_progress(description: str) -> Callable[[int, int | None], None]:
             err.print(f"{description}: {done}{f'/{total}' if total else ''}", markup=False, highlight=False)
 
     return update
+
+
+def warn(message: str) -> None:
+    """A notice on stderr (e.g. waiting for another writer), silenced by --quiet."""
+    if not settings.quiet:
+        err.print(f"[yellow]{escape(message)}[/yellow]")
 
 
 @contextmanager
