@@ -153,7 +153,13 @@ CREATE INDEX IF NOT EXISTS candidates_url ON candidates (url);
 CREATE INDEX IF NOT EXISTS candidates_query ON candidates (class, engine, query);
 """
 
+FAILURE_POLICY = """
+-- The HTTP settings a candidate failed under (JSON), so a rerun retries what they now allow.
+ALTER TABLE candidates ADD COLUMN policy TEXT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(3, "indexes for resumable crawls", CRAWL_INDEXES),
+    Migration(6, "settings a candidate failed under", FAILURE_POLICY),
 )
