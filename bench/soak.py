@@ -79,6 +79,8 @@ def process_sample(pid: int, started: float, terminal: int) -> Sample | None:
     except OSError:
         return None
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if "VmRSS" not in fields:  # exited, not yet reaped
+        return None
     return Sample(round(time.monotonic() - started, 1), int(fields["VmRSS"].split()[0]), fds,
                   int(fields["Threads"]), terminal)
 
