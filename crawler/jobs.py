@@ -127,7 +127,7 @@ def cancel_job(ws: Workspace, job_id: int, grace: float = 30.0) -> JobInfo:
         return job
     with ws.catalog() as catalog:
         catalog.execute("UPDATE jobs SET state = 'cancelling' WHERE id = ?", (job_id,))
-    if job.pid and _signal(job.pid, signal.SIGTERM) and not _wait_gone(job.pid, grace):
+    if job.pid and _runs_harvest(job.pid) and _signal(job.pid, signal.SIGTERM) and not _wait_gone(job.pid, grace):
         end_process_tree(job.pid)
         _wait_gone(job.pid, 10.0)
         with ws.catalog() as catalog:
@@ -146,6 +146,15 @@ def end_process_tree(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _runs_harvest(pid: int) -> bool:
+    """The recorded pid still runs Harvest's CLI (not a process that got the id afterwards)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return CLI.name.encode() in handle.read()
+    except OSError:
+        return False
 
 
 def _signal(pid: int, signum: int) -> bool:
