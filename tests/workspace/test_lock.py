@@ -123,16 +123,27 @@ def test_two_curates_at_once_96_and_160_leave_one_consistent_size(tmp_path: Path
     first = subprocess.Popen(cli("curate", ws, "--size", "96", "--workers", "1"), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     wait_for_holder(ws, first.pid, first)
-    second = subprocess.run(cli("curate", ws, "--size", "160", *(["--no-wait"] if no_wait else [])),
-                            capture_output=True, text=True, timeout=600)
-    _, first_err = first.communicate(timeout=600)
+    os.kill(first.pid, signal.SIGSTOP)  # keep the first mid-run however fast the machine is
+    second_err = tmp_path / "second.err"
+    with open(second_err, "w") as err:
+        second = subprocess.Popen(cli("curate", ws, "--size", "160", *(["--no-wait"] if no_wait else [])),
+                                  stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 120
+        while second.poll() is None and "waiting for it to finish" not in second_err.read_text():
+            assert time.monotonic() < deadline, "the second curate neither waited nor refused"
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGCONT)
+        _, first_err = first.communicate(timeout=600)
+        second.wait(timeout=600)
     assert first.returncode == 0, first_err
+    message = second_err.read_text()
     if no_wait:
-        assert second.returncode == 1 and "another curate is running" in second.stderr
+        assert second.returncode == 1 and "another curate is running" in message
+        assert len(message.strip().splitlines()) == 1
         expected = 96
     else:
-        assert second.returncode == 0, second.stderr
-        assert "waiting for it to finish" in second.stderr
+        assert second.returncode == 0, message
+        assert "waiting for it to finish" in message
         expected = 160
     curated = list((ws / "curated").rglob("*.jpg"))
     assert len(curated) > 200
