@@ -3,7 +3,7 @@
 Driver resolution never hangs offline: an explicit path (flag or HARVEST_DRIVER), the system
 driver, then webdriver-manager only if its host answers within 1.5 s, else a BrowserError
 listing what was tried. Every wait is an explicit WebDriverWait; the browser is always quit and
-its temporary profile removed, even on errors.
+its temporary profile removed, even on errors, and killed with its owner (`crawler/reaper.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from crawler.candidate import Candidate
 from crawler.engines.base import Engine, PagingState
 from crawler.errors import BrowserError, CrawlerError
+from crawler.reaper import BrowserReaper, reaped_service
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +168,12 @@ def open_browser(config: BrowserConfig) -> Iterator[Any]:
     local_chromium = config.browser != "firefox" and not config.remote_url
     profile = tempfile.mkdtemp(prefix="harvest-browser-") if local_chromium else None
     driver = None
+    reaper = BrowserReaper()
     try:
+        if not config.remote_url:
+            reaper.start_watcher()
         try:
-            driver = start_driver(config, profile)
+            driver = start_driver(config, profile, reaper)
         except WebDriverException as exc:
             raise BrowserError(f"could not start {config.browser}: {first_line(exc)}") from None
         driver.set_page_load_timeout(config.page_timeout)
@@ -181,6 +185,7 @@ def open_browser(config: BrowserConfig) -> Iterator[Any]:
                 driver.quit()
             except WebDriverException as exc:
                 log.debug("browser quit failed (already gone?): %s", first_line(exc))
+        reaper.close()
         if profile:
             remove_profile(profile)
 
@@ -194,7 +199,7 @@ def remove_profile(profile: str) -> None:
     log.warning("could not remove the browser profile %s", profile)
 
 
-def start_driver(config: BrowserConfig, profile: str | None) -> Any:
+def start_driver(config: BrowserConfig, profile: str | None, reaper: BrowserReaper) -> Any:
     from selenium import webdriver
 
     if config.browser == "firefox":
@@ -206,7 +211,7 @@ def start_driver(config: BrowserConfig, profile: str | None) -> Any:
         if config.remote_url:
             return webdriver.Remote(command_executor=config.remote_url, options=options)
         options.binary_location = resolve_binary(config)
-        service = webdriver.FirefoxService(executable_path=resolve_driver(config))
+        service = reaped_service(webdriver.FirefoxService, reaper, executable_path=resolve_driver(config))
         return webdriver.Firefox(service=service, options=options)
     options = webdriver.ChromeOptions()
     for arg in CHROMIUM_ARGS + ((f"--user-data-dir={profile}",) if profile else ()):
@@ -218,7 +223,8 @@ def start_driver(config: BrowserConfig, profile: str | None) -> Any:
     if config.remote_url:
         return webdriver.Remote(command_executor=config.remote_url, options=options)
     options.binary_location = resolve_binary(config)
-    service = webdriver.ChromeService(executable_path=resolve_driver(config), env=private_tmp_env(profile))
+    service = reaped_service(webdriver.ChromeService, reaper, executable_path=resolve_driver(config),
+                             env=private_tmp_env(profile))
     return webdriver.Chrome(service=service, options=options)
 
 

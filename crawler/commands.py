@@ -35,6 +35,8 @@ def crawl(
     headful: Annotated[bool, typer.Option(help="Show the browser window.")] = False,
     timeout: Annotated[float, typer.Option(help="Read timeout per request, seconds.")] = 15.0,
     deadline: Annotated[float, typer.Option(help="Total seconds allowed per file.")] = 60.0,
+    max_size_mb: Annotated[float, typer.Option(help="Largest file downloaded, in MB.")] = 30.0,
+    retry_failed: Annotated[bool, typer.Option(help="Also retry URLs that failed for good (http_404, not_an_image, ...).")] = False,
 ) -> None:
     """Crawl images for each class until it has --per-class unique, valid, stored images."""
     from crawler.browser import BrowserConfig
@@ -49,8 +51,10 @@ def crawl(
         "engine": engine, "per_class": per_class, "base_url": base_url,
         "classes": tuple(parse_class_list(classes)) if classes else None,
         "urls_file": urls, "url_class": class_, "allow_thumbnails": allow_thumbnails, "workers": workers,
+        "retry_failed": retry_failed,
         "browser": BrowserConfig(browser=browser, headless=not headful, driver_path=driver, remote_url=remote),
-        "http": HttpPolicy(allow_private=allow_private, read_timeout=timeout, deadline=deadline),
+        "http": HttpPolicy(allow_private=allow_private, read_timeout=timeout, deadline=deadline,
+                           max_bytes=int(max_size_mb * 1_000_000)),
     })
     if detach:
         argv = [a for a in sys.argv[1:] if a != "--detach"]
@@ -90,6 +94,9 @@ def _print_summary(summary) -> None:
         engines.add_row(y.engine, str(y.found), f"{y.full_resolution_share:.0%}", str(y.downloaded),
                         str(y.unique), ", ".join(f"{k} {v}" for k, v in sorted(y.failed.items())) or "-")
     console.out.print(engines)
+    if summary.retried:
+        console.info(f"retried {sum(summary.retried.values())} earlier failures the current settings allow ("
+                     + ", ".join(f"{k} {v}" for k, v in sorted(summary.retried.items())) + ")")
     if summary.cancelled:
         console.info("cancelled: run the same command again to continue")
     elif summary.shortfall:
@@ -102,6 +109,7 @@ def jobs(
         help="DIR (list jobs) | logs DIR ID | cancel DIR ID", metavar="[logs|cancel] DIR [ID]")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="logs: keep printing until the job ends.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="list: print the jobs as JSON.")] = False,
+    grace: Annotated[float, typer.Option(help="cancel: seconds to wait for a clean stop before killing the job's process tree.", min=0)] = 30.0,
 ) -> None:
     """Background jobs: `jobs DIR` lists them; `jobs logs DIR ID [--follow]`; `jobs cancel DIR ID`."""
     action, rest = (args[0], args[1:]) if args[0] in ("list", "logs", "cancel") else ("list", args)
@@ -109,7 +117,7 @@ def jobs(
         return _jobs_json(Path(rest[0])) if as_json else _jobs_list(Path(rest[0]))
     if action in ("logs", "cancel") and len(rest) == 2 and rest[1].isdigit():
         ws = open_workspace(Path(rest[0]))
-        return _jobs_logs(ws, int(rest[1]), follow) if action == "logs" else _jobs_cancel(ws, int(rest[1]))
+        return _jobs_logs(ws, int(rest[1]), follow) if action == "logs" else _jobs_cancel(ws, int(rest[1]), grace)
     raise typer.BadParameter(f"expected `jobs DIR`, `jobs logs DIR ID` or `jobs cancel DIR ID`, got {' '.join(args)!r}")
 
 
@@ -141,10 +149,10 @@ def _jobs_logs(ws, job_id: int, follow: bool) -> None:
         console.out.print(line, markup=False, highlight=False)
 
 
-def _jobs_cancel(ws, job_id: int) -> None:
+def _jobs_cancel(ws, job_id: int, grace: float) -> None:
     from crawler.jobs import cancel_job
 
-    job = cancel_job(ws, job_id)
+    job = cancel_job(ws, job_id, grace)
     console.info(f"job {job.id}: {job.state}")
 
 

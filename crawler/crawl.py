@@ -23,6 +23,7 @@ from crawler.candidate import Candidate
 from crawler.downloader import Downloader, DownloadSummary
 from crawler.errors import BrowserError, CrawlerError
 from crawler.http import HttpPolicy
+from crawler.requeue import requeue_failures
 from workspace.catalog import Catalog, utc_now
 from workspace.config import KNOWN_ENGINES, WorkspaceConfig
 from workspace.layout import Workspace
@@ -51,6 +52,7 @@ class CrawlConfig:
     max_per_query: int = 1000
     suffixes: tuple[str, ...] = (" photo", " picture", " image")
     label_source: str = "query"
+    retry_failed: bool = False              # also retry permanent failures (http_404, bad_url, ...)
     browser: BrowserConfig = field(default_factory=BrowserConfig)
     http: HttpPolicy = field(default_factory=HttpPolicy)
 
@@ -83,6 +85,7 @@ class CrawlSummary:
     engines: tuple[EngineYield, ...]
     downloaded: int
     cancelled: bool = False
+    retried: dict[str, int] = field(default_factory=dict)  # earlier failures put back, by old reason
 
     @property
     def shortfall(self) -> int:
@@ -165,6 +168,9 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
                                                     label_source=config.label_source))
         unjudged = config.label_source == "candidate"
         before = {n: count_valid(catalog, n, unjudged) for n in names}
+        retried = requeue_failures(catalog, names, config.http, config.allow_thumbnails, config.retry_failed)
+        if retried:
+            log.info("retrying %d earlier failures: %s", sum(retried.values()), retried)
         if config.urls_file is not None:
             downloaded = _crawl_url_list(catalog, downloader, config, names, cancel, progress, job_id)
         else:
@@ -182,10 +188,10 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
             ClassResult(n, config.per_class or ws_config.class_spec(n).target, before[n],
                         count_valid(catalog, n, unjudged))
             for n in names)
-        summary = CrawlSummary(results, tuple(engine_yield(catalog)), downloaded, cancel.is_set())
+        summary = CrawlSummary(results, tuple(engine_yield(catalog)), downloaded, cancel.is_set(), retried)
         catalog.execute("UPDATE stage_runs SET ended_at = ?, counts = ? WHERE id = ?",
                         (utc_now(), json.dumps({"downloaded": downloaded, "shortfall": summary.shortfall,
-                                                "cancelled": summary.cancelled}), stage))
+                                                "cancelled": summary.cancelled, "retried": retried}), stage))
     return summary
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import requests
 
 from crawler.http import FetchResult, HostLimiter, HttpPolicy, fetch_to_file, make_session
+from crawler.requeue import policy_record
 from workspace.catalog import Catalog, utc_now
 from workspace.layout import Workspace
 from workspace.storage import IngestMeta, ingest_file, temp_path
@@ -24,7 +25,7 @@ from workspace.storage import IngestMeta, ingest_file, temp_path
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-SKIP_REASONS = frozenset({"robots_noai", "private_address", "bad_url"})
+SKIP_REASONS = frozenset({"robots_noai", "private_address", "blocked_address", "bad_url"})
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Downloader:
         self.label_source, self.round = label_source, round_
         self.session: requests.Session = make_session(policy, pool_size=max(16, self.workers))
         self.limiter = HostLimiter(policy.per_host)
+        self._policy_record = policy_record(policy)
 
     def close(self) -> None:
         self.session.close()
@@ -136,9 +138,11 @@ class Downloader:
         return Outcome(row["id"], "stored", None, ingested.image_id)
 
     def _finish(self, row: dict, outcome: Outcome) -> Outcome:
+        """Record the fate; a failure keeps the settings it happened under (see crawler/requeue.py)."""
+        policy = self._policy_record if outcome.status in ("failed", "skipped") else None
         self.catalog.execute(
-            "UPDATE candidates SET status = ?, reason = ?, image_id = ?, updated_at = ? WHERE id = ?",
-            (outcome.status, outcome.reason, outcome.image_id, utc_now(), outcome.candidate_id),
+            "UPDATE candidates SET status = ?, reason = ?, image_id = ?, policy = ?, updated_at = ? WHERE id = ?",
+            (outcome.status, outcome.reason, outcome.image_id, policy, utc_now(), outcome.candidate_id),
         )
         return outcome
 

@@ -9,9 +9,7 @@ URL or a header.
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import logging
-import socket
 import threading
 import time
 from collections import defaultdict
@@ -22,8 +20,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 
+from crawler.address_guard import FetchRefused, PeerRefused, check_url, guarded_adapter
 from crawler.errors import CrawlerError
 from workspace.imagecheck import sniff_format
 
@@ -33,7 +31,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOAI_TOKENS = ("noai", "noimageai")
 MAX_REDIRECTS = 8
 CHUNK = 64 * 1024
-METADATA_ADDRESSES = frozenset({"169.254.169.254", "fd00:ec2::254", "100.100.100.200"})
 
 
 @dataclass(frozen=True)
@@ -74,14 +71,6 @@ class FetchResult:
     content_type: str | None = None
 
 
-class FetchRefused(CrawlerError):
-    """A URL that policy forbids fetching (e.g. a private address); `reason` is the row reason."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-
-
 class _Failure(Exception):
     """One attempt failed; `retry_after` set when the failure is worth retrying."""
 
@@ -92,9 +81,10 @@ class _Failure(Exception):
 
 
 def make_session(policy: HttpPolicy, pool_size: int = 16) -> requests.Session:
-    """A pooled session that never follows redirects by itself (each hop is checked here)."""
+    """A pooled session that never follows redirects by itself (each hop is checked here) and
+    checks the peer address of every connection it opens."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    adapter = guarded_adapter(policy.allow_private, pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers.update({"User-Agent": policy.user_agent,
@@ -103,30 +93,9 @@ def make_session(policy: HttpPolicy, pool_size: int = 16) -> requests.Session:
     return session
 
 
-def is_forbidden_address(address: str) -> bool:
-    """Loopback, private, link-local, metadata, multicast, reserved or unspecified."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return (str(ip) in METADATA_ADDRESSES or ip.is_private or ip.is_loopback or ip.is_link_local
-            or ip.is_multicast or ip.is_reserved or ip.is_unspecified)
-
-
 def check_url_allowed(url: str, policy: HttpPolicy) -> None:
-    """Refuse non-http(s) URLs, and hosts resolving to a forbidden address unless allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchRefused("bad_url", f"not an http(s) URL: {url[:200]}")
-    if policy.allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchRefused("dns_error", f"{parts.hostname}: {exc}") from None
-    for info in infos:
-        if is_forbidden_address(str(info[4][0])):
-            raise FetchRefused("private_address", f"{parts.hostname} resolves to {info[4][0]}")
+    """Refuse a URL the address guard forbids under this policy (raises FetchRefused)."""
+    check_url(url, policy.allow_private)
 
 
 class HostLimiter:
@@ -179,6 +148,8 @@ def _attempt(session: requests.Session, url: str, dest: Path, policy: HttpPolicy
         try:
             response = session.get(current, stream=True, allow_redirects=False,
                                    timeout=(policy.connect_timeout, policy.read_timeout))
+        except PeerRefused as exc:
+            raise FetchRefused(exc.reason, str(exc)) from None
         except requests.exceptions.ConnectTimeout:
             raise _Failure("timeout", retryable=True) from None
         except requests.exceptions.ReadTimeout:

@@ -118,19 +118,60 @@ def get_job(ws: Workspace, job_id: int) -> JobInfo:
     raise CrawlerError(f"no job {job_id} in {ws.root}")
 
 
-def cancel_job(ws: Workspace, job_id: int) -> JobInfo:
-    """Ask a running job to stop (SIGTERM: it finishes the current downloads and exits)."""
+def cancel_job(ws: Workspace, job_id: int, grace: float = 30.0) -> JobInfo:
+    """Ask a running job to stop (SIGTERM: it finishes the current downloads, quits its browser and
+    exits); one still running after `grace` seconds is killed with its whole process tree (its
+    browser goes with it, see crawler/reaper.py)."""
     job = get_job(ws, job_id)
     if job.state in FINAL_STATES:
         return job
     with ws.catalog() as catalog:
         catalog.execute("UPDATE jobs SET state = 'cancelling' WHERE id = ?", (job_id,))
-    if job.pid:
-        try:
-            os.kill(job.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    if job.pid and _runs_harvest(job.pid) and _signal(job.pid, signal.SIGTERM) and not _wait_gone(job.pid, grace):
+        end_process_tree(job.pid)
+        _wait_gone(job.pid, 10.0)
+        with ws.catalog() as catalog:
+            catalog.execute("UPDATE jobs SET state = 'cancelled', message = ?, ended_at = ? WHERE id = ?"
+                            " AND state = 'cancelling'",
+                            (f"killed: still running {grace:g} s after SIGTERM", utc_now(), job_id))
     return get_job(ws, job_id)
+
+
+def end_process_tree(pid: int) -> None:
+    """SIGKILL a job and every process of its group (a detached job leads its own group)."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _runs_harvest(pid: int) -> bool:
+    """The recorded pid still runs Harvest's CLI (not a process that got the id afterwards)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return CLI.name.encode() in handle.read()
+    except OSError:
+        return False
+
+
+def _signal(pid: int, signum: int) -> bool:
+    try:
+        os.kill(pid, signum)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and not _is_zombie(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def wait_for_job(ws: Workspace, job_id: int, timeout: float) -> JobInfo:

@@ -26,10 +26,12 @@ def curate(
     resplit: Annotated[bool, typer.Option(help="Redo the split, test included (normally frozen).")] = False,
     workers: Annotated[Optional[int], typer.Option(help="Processes (default: every core).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Refuse at once if another curate is running on DIR.")] = False,
 ) -> None:
     """Validate, flag, dedupe, split and resize into DIR/curated/{train,val,test}/<class>/."""
     from curation.pipeline import CurateConfig, curate as run_curate
     from workspace.config import build_stage_config, parse_split
+    from workspace.lock import writer_lock
 
     ws = open_workspace(directory)
     ws_config = ws.config()
@@ -39,7 +41,8 @@ def curate(
         "size": size, "resize_mode": resize_mode, "split": parse_split(split) if split else None,
         "seed": seed, "threshold": threshold, "format": format, "resplit": resplit or None, "workers": workers,
     })
-    with console.progress_bar("curating") as progress:
+    with writer_lock(ws, "curate", wait=not no_wait, on_wait=console.warn), \
+            console.progress_bar("curating") as progress:
         summary = run_curate(ws, config, progress=progress)
     if as_json:
         from dataclasses import asdict

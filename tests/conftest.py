@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,22 @@ SHARED_FLOWERS = REPO.parent / "shared" / "data" / "flowers"
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_orphaned_browsers() -> Iterator[str]:
+    """Marks every process this run starts (environment), and fails the run if any browser or
+    driver it started is still alive at the end; those are killed so the machine stays clean."""
+    from tests.support.orphans import MARKER_ENV, kill_all, wait_for_no_browsers
+
+    marker = f"harvest-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    os.environ[MARKER_ENV] = marker
+    yield marker
+    alive = wait_for_no_browsers(marker, timeout=15)
+    kill_all(alive)
+    if alive:
+        pytest.fail(f"{len(alive)} browser process(es) started by the tests outlived them: "
+                    + "; ".join(f"{pid} {cmd}" for pid, cmd in alive), pytrace=False)
 
 
 @pytest.fixture

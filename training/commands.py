@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -35,10 +36,12 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
     patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience in epochs.")] = None,
     run_id: Annotated[Optional[str], typer.Option(help="Name the run (rerun the same name to resume it).")] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Refuse at once if another train of this --run-id is running on DIR.")] = False,
 ) -> None:
     """Train a classifier on DIR/curated/{train,val}; writes DIR/models/<run-id>/."""
     from training.train import TrainConfig, train as run_train
     from workspace.config import build_stage_config
+    from workspace.lock import writer_lock
 
     ws = open_workspace(directory)
     config = build_stage_config(TrainConfig, ws.config().section("train"), {
@@ -49,7 +52,8 @@ def train(
         console.info(f"epoch {epoch:3d}  loss {logs.get('loss', 0):.4f}  accuracy {logs.get('accuracy', 0):.3f}"
                      f"  val_loss {logs.get('val_loss', 0):.4f}  val_accuracy {logs.get('val_accuracy', 0):.3f}")
 
-    with console.progress_bar("computing features") as progress:
+    with writer_lock(ws, f"train-{run_id}", wait=not no_wait, on_wait=console.warn) if run_id else nullcontext(), \
+            console.progress_bar("computing features") as progress:
         result = run_train(ws, config, on_epoch=on_epoch, progress=progress)
     table = Table(title=f"run {result.run_id}")
     for column in ("model", "train images", "epochs", "val accuracy", "val loss", "seconds", "folder"):

@@ -13,6 +13,7 @@ from workspace import console
 from workspace.config import KNOWN_ENGINES, ConfigError, parse_class_list, parse_split
 from workspace.importer import import_labelled, import_unlabelled
 from workspace.layout import init_workspace, open_workspace, read_queries_file
+from workspace.lock import writer_lock
 from workspace.manifest import class_status, engine_yield, export_manifest
 
 DirArg = Annotated[Path, typer.Argument(help="Workspace folder, e.g. datasets/flowers.")]
@@ -49,19 +50,30 @@ def import_(
     folder: Annotated[Path, typer.Argument(help="FOLDER/<class>/<images> (any depth under each class).")],
     add_classes: Annotated[bool, typer.Option(help="Add class folders the workspace does not have yet.")] = False,
     unlabelled: Annotated[bool, typer.Option(help="Import every file under FOLDER as an unlabelled pool.")] = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Refuse at once if another import is running on DIR.")] = False,
+    follow_symlinks: Annotated[bool, typer.Option(help="Follow symlinks to files, like cp -L.")] = True,
 ) -> None:
     """Import your own images as label source `manual` (or an unlabelled pool)."""
     ws = open_workspace(directory)
-    with console.progress_bar("importing") as progress:
+    with writer_lock(ws, "import", wait=not no_wait, on_wait=console.warn), \
+            console.progress_bar("importing") as progress:
         if unlabelled:
-            summary = import_unlabelled(ws, folder, progress=progress)
+            summary = import_unlabelled(ws, folder, progress=progress, follow_symlinks=follow_symlinks)
         else:
-            summary = import_labelled(ws, folder, add_classes=add_classes, progress=progress)
+            summary = import_labelled(ws, folder, add_classes=add_classes, progress=progress,
+                                      follow_symlinks=follow_symlinks)
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))
-    console.info(f"imported {summary.new} new of {summary.seen} files ({summary.already} already in the"
+    found = summary.seen + sum(summary.skipped.values())
+    console.info(f"imported {summary.new} new of {found} files ({summary.already} already in the"
                  f" catalog){'; ' + statuses if statuses else ''}")
     if summary.by_reason:
         console.info("reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.by_reason.items())))
+    if summary.skipped:
+        hint = "; drop --no-follow-symlinks to import them" if "symlink_not_followed" in summary.skipped else ""
+        console.warn(f"skipped {found - summary.seen} of them: "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(summary.skipped.items())) + hint)
+    elif summary.seen == 0:
+        console.warn(f"no image files found under {folder} (hidden files and folders are ignored)")
 
 
 def status(

@@ -11,12 +11,14 @@ import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
@@ -74,11 +76,37 @@ def _finite(value: object) -> object:
     return value
 
 
+PLAIN_EVERY = 30.0
+
+
+def _plain_progress(description: str) -> Callable[[int, int | None], None]:
+    """One `description: done/total` line per PLAIN_EVERY seconds, so a log stays short."""
+    last = [time.monotonic()]
+
+    def update(done: int, total: int | None = None) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PLAIN_EVERY:
+            last[0] = now
+            err.print(f"{description}: {done}{f'/{total}' if total else ''}", markup=False, highlight=False)
+
+    return update
+
+
+def warn(message: str) -> None:
+    """A notice on stderr (e.g. waiting for another writer), silenced by --quiet."""
+    if not settings.quiet:
+        err.print(f"[yellow]{escape(message)}[/yellow]")
+
+
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int | None], None]]:
-    """Yields callback(done, total); draws nothing when --quiet or stderr is not a terminal."""
-    if settings.quiet or not err.is_terminal:
+    """Yields callback(done, total); draws nothing when --quiet. When stderr is not a terminal
+    (a background job's log, CI), writes a plain line every PLAIN_EVERY seconds instead."""
+    if settings.quiet:
         yield lambda done, total=None: None
+        return
+    if not err.is_terminal:
+        yield _plain_progress(description)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())

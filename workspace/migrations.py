@@ -164,8 +164,14 @@ CREATE TABLE IF NOT EXISTS feature_sets (
 );
 """
 
+FAILURE_POLICY = """
+-- The HTTP settings a candidate failed under (JSON), so a rerun retries what they now allow.
+ALTER TABLE candidates ADD COLUMN policy TEXT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(3, "indexes for resumable crawls", CRAWL_INDEXES),
     Migration(5, "embedding caches", FEATURE_SETS),
+    Migration(6, "settings a candidate failed under", FAILURE_POLICY),
 )

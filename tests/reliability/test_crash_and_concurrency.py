@@ -82,13 +82,16 @@ def test_two_crawls_and_status_export_curate_at_once(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.training
-def test_sigkill_a_self_training_round_then_resume(tmp_path: Path) -> None:
+def test_sigkill_a_self_training_round_then_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import chromium_available
+    from tests.support.orphans import MARKER_ENV, kill_all, wait_for_no_browsers
 
     if not chromium_available():
         pytest.skip("needs chromium and chromedriver")
     ws = tmp_path / "demo"
     argv = cli("demo", "--workspace", ws, "--size", "small")
+    marker = f"{os.environ[MARKER_ENV]}-selftrain-kill"
+    monkeypatch.setenv(MARKER_ENV, marker)
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # kill while round 1 is under way
@@ -101,6 +104,9 @@ def test_sigkill_a_self_training_round_then_resume(tmp_path: Path) -> None:
     time.sleep(random.Random(7).uniform(0.5, 4.0))
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    orphans = wait_for_no_browsers(marker, timeout=10)
+    kill_all(orphans)
+    assert orphans == [], f"the killed round left browser processes running: {orphans}"
     resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     with sqlite3.connect(ws / "catalog.sqlite") as conn:
