@@ -37,15 +37,20 @@ FLOWERS = ROOT.parent / "shared" / "data" / "flowers"
 RESULTS = ROOT / "bench" / "results" / "selftrain_experiment.json"
 
 
-def split_source(source: Path, dest: Path, holdout: int) -> tuple[list[str], list[tuple[Path, int]]]:
-    """Served folder (symlinks) + the clean hold-out as (path, class index)."""
+def split_source(source: Path, dest: Path, holdout: int, off_pool: float) -> tuple[list[str], list[tuple[Path, int]]]:
+    """dest/served (symlinks, on-class results), dest/offclass (the pool off-class results are
+    drawn from, a share `off_pool` of each class's photos, none of them ever served on-class) and
+    the clean hold-out as (path, class index)."""
     classes = sorted(p.name for p in source.iterdir() if p.is_dir())
     held: list[tuple[Path, int]] = []
     for index, name in enumerate(classes):
         files = sorted((source / name).glob("*.jpg"))
-        (dest / name).mkdir(parents=True)
-        for path in files[:-holdout]:
-            (dest / name / path.name).symlink_to(path)
+        rest = files[:-holdout]
+        cut = len(rest) - round(len(rest) * off_pool)
+        for part, chosen in (("served", rest[:cut]), ("offclass", rest[cut:])):
+            (dest / part / name).mkdir(parents=True)
+            for path in chosen:
+                (dest / part / name / path.name).symlink_to(path)
         held += [(path, index) for path in files[-holdout:]]
     return classes, held
 
@@ -198,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--balance", type=float, default=1.5)
     parser.add_argument("--no-clean", dest="clean", action="store_false")
     parser.add_argument("--tag", default="", help="suffix of the results file")
+    parser.add_argument("--off-pool", type=float, default=0.3,
+                        help="share of each class's photos kept as the off-class pool (0: off-class results are "
+                             "other classes' served photos, which dedupe turns into cross-class conflicts)")
     parser.add_argument("--arms", default="selftrain,raw", help="selftrain and/or raw (raw includes the oracle)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the workspaces in this folder")
     args = parser.parse_args(argv)
@@ -213,16 +221,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep and base.exists():
         shutil.rmtree(base)
     base.mkdir(parents=True, exist_ok=True)
-    classes, held = split_source(args.source, base / "served", args.holdout)
+    classes, held = split_source(args.source, base / "photos", args.holdout, args.off_pool)
     result: dict = {"classes": classes, "holdout_per_class": args.holdout, "offclass_share": args.offclass,
                     "schedule": args.schedule, "model": args.model, "epochs": args.epochs,
                     "image_size": args.image_size, "threshold": args.threshold, "clean": args.clean,
-                    "balance": args.balance, "load_average_start": os.getloadavg()}
+                    "balance": args.balance, "off_pool": args.off_pool, "load_average_start": os.getloadavg()}
     results_path = RESULTS.with_name(f"selftrain_experiment{'-' + args.tag if args.tag else ''}.json")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with ReplicaSite(ReplicaConfig(folder=base / "served", per_page=35, offclass_share=args.offclass,
-                                       seed=11)) as site:
+        pool = base / "photos" / "offclass" if args.off_pool > 0 else None
+        with ReplicaSite(ReplicaConfig(folder=base / "photos" / "served", offclass_folder=pool, per_page=35,
+                                       offclass_share=args.offclass, seed=11)) as site:
             truth = {u: i["class"] for u, i in site.truth().items() if i.get("class")}
             if "selftrain" in args.arms:
                 result["selftrain"] = arm_selftrain(base, site, classes, held, truth, args, log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -39,6 +40,8 @@ def self_train(
     baseline: Annotated[bool, typer.Option(help="Also train on the raw crawl with the same per-class budget "
                                                  "and print the gain.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1337,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Refuse at once if a self-train, curate or import "
+                                                            "is running on DIR.")] = False,
 ) -> None:
     """Grow each class round by round: crawl or pool → curate → pseudo-label → retrain → evaluate."""
     from selftrain.loop import SelfTrainConfig, self_train as run_self_train
@@ -54,9 +57,21 @@ def self_train(
         engine=engine, base_url=base_url, allow_private=allow_private, model=model, image_size=image_size or 0,
         epochs=epochs, batch_size=batch_size, patience=patience, max_rounds=max_rounds, seed=seed, clean=clean,
         balance=balance, baseline=baseline)
-    summary = run_self_train(ws, config, notify=console.info)
+    with stage_locks(ws, ("self-train", "import", "curate"), wait=not no_wait):
+        summary = run_self_train(ws, config, notify=console.info)
     print_rounds(summary, ws.config().class_names)
     console.info(f"stopped: {summary.stopped_because}")
+
+
+@contextmanager
+def stage_locks(ws, stages: tuple[str, ...], wait: bool):
+    """The loop imports, curates and trains: it holds those stages' locks for its whole run."""
+    from workspace.lock import writer_lock
+
+    with ExitStack() as stack:
+        for stage in stages:
+            stack.enter_context(writer_lock(ws, stage, wait=wait, on_wait=console.warn))
+        yield
 
 
 def print_rounds(summary, class_names: list[str]) -> None:

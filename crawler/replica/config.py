@@ -17,6 +17,10 @@ class ReplicaConfig:
 
     folder: Path
     per_page: int = 35
+    # Off-class results come from other classes' photos in this folder when given (a pool no
+    # query returns as on-class), as real engines' off-class hits are mostly distinct pictures;
+    # by default they are other classes' served photos, which dedupe then sees as cross-class copies.
+    offclass_folder: Path | None = None
     offclass_share: float = 0.0
     duplicate_share: float = 0.0
     reencoded_share: float = 0.0
@@ -27,6 +31,8 @@ class ReplicaConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "folder", Path(self.folder))
+        if self.offclass_folder is not None:
+            object.__setattr__(self, "offclass_folder", Path(self.offclass_folder))
         if not 1 <= self.per_page <= 1000:
             raise CrawlerError(f"per_page must be between 1 and 1000, got {self.per_page}")
         for knob in NOISE_KNOBS:

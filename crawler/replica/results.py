@@ -70,6 +70,7 @@ class ResultIndex:
     def __init__(self, config: ReplicaConfig) -> None:
         self.config = config
         self.files = scan_folder(config.folder)
+        self.offclass_files = scan_folder(config.offclass_folder) if config.offclass_folder else self.files
         self._lists: dict[str, list[ReplicaItem]] = {}
         self._tokens: dict[str, ReplicaItem] = {}
         self._lock = threading.Lock()
@@ -105,7 +106,7 @@ class ResultIndex:
     def _build(self, name: str) -> list[ReplicaItem]:
         cfg, rng = self.config, random.Random(f"{self.config.seed}:{name}")
         own = self.files[name]
-        others = [(c, f) for c in self.classes if c != name for f in self.files[c]]
+        others = [(c, f) for c in sorted(self.offclass_files) if c != name for f in self.offclass_files[c]]
         shares = {"offclass": cfg.offclass_share, "duplicate": cfg.duplicate_share,
                   "reencoded": cfg.reencoded_share, "broken": cfg.broken_share,
                   "thumbnail": cfg.thumbnail_only_share}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -76,7 +77,7 @@ class ReplicaSite:
         origin = base or self.base_url
         return {origin + (item.full_path if item.has_full else item.thumb_path): {
             "class": item.true_class, "kind": item.kind,
-            "file": item.file.relative_to(self.config.folder).as_posix() if item.file else None,
+            "file": _relative(item.file, self.config) if item.file else None,
         } for item in self.index.all_items()}
 
 
@@ -150,3 +151,11 @@ def not_found() -> Response:
 
 
 __all__ = ["ReplicaConfig", "ReplicaSite"]
+
+
+def _relative(file: Path, config: ReplicaConfig) -> str:
+    """A served file's path relative to the folder it came from (the off-class pool's, for those)."""
+    for folder in (config.folder, config.offclass_folder):
+        if folder is not None and file.is_relative_to(folder):
+            return file.relative_to(folder).as_posix()
+    return file.name

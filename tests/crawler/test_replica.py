@@ -57,6 +57,24 @@ def test_each_class_lists_every_image_plus_the_configured_noise(noisy_site, repl
     assert all(info["file"].startswith(f"{info['class']}/") for info in truth.values() if info["file"])
 
 
+def test_off_class_results_can_come_from_a_pool_no_query_serves(replica_folder, tmp_path):
+    """With offclass_folder, off-class hits are distinct pictures, not copies of another class's
+    results (which dedupe would turn into conflicts and so hide the noise)."""
+    import shutil
+
+    pool = tmp_path / "pool"
+    shutil.copytree(replica_folder, pool)
+    config = ReplicaConfig(folder=replica_folder, offclass_folder=pool, offclass_share=0.3, seed=5)
+    with ReplicaSite(config) as site:
+        truth = site.truth()
+        for name in ("daisy", "roses"):
+            off = [item for item in site.results(name) if item.kind == "offclass"]
+            assert off and all(item.file.is_relative_to(pool) and item.true_class != name for item in off)
+            served = [item for item in site.results(name) if item.kind == "original"]
+            assert all(item.file.is_relative_to(replica_folder) for item in served)
+    assert all(info["file"].startswith(f"{info['class']}/") for info in truth.values() if info["file"])
+
+
 def test_off_class_share_measured_through_a_crawl_of_the_pages(noisy_site):
     """What a crawler sees: the share of collected URLs whose true class is another class."""
     truth = noisy_site.truth()
