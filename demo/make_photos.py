@@ -1,8 +1,9 @@
 """Rebuild demo/photos from the TensorFlow flower_photos subset in ../shared/data/flowers.
 
 Deterministic, per class: the first SERVED files by name (plus the known exact duplicates) go to
-photos/served/, which the demo's replica search site serves; the last TEST files by name go to
-photos/test/, a clean test set the replica never serves. Downsized to LONGEST px on the longest
+photos/served/, which the demo's replica search site serves as on-class results; the next
+OFFCLASS go to photos/offclass/, the pool its off-class results (other classes' queries) are drawn
+from; the last TEST files by name go to photos/test/, a clean test set the replica never serves. Downsized to LONGEST px on the longest
 side, JPEG quality QUALITY, file names (Flickr ids) kept.
 Run: python demo/make_photos.py [SOURCE]
 """
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-SERVED = 150
+SERVED = 120
+OFFCLASS = 30
 TEST = 25
 LONGEST = 200
 QUALITY = 80
@@ -32,7 +34,8 @@ def main(source: Path = SOURCE) -> int:
     for folder in sorted(p for p in source.iterdir() if p.is_dir()):
         files = sorted(folder.glob("*.jpg"))
         served = files[:SERVED] + [folder / n for n in KNOWN_DUPLICATES.get(folder.name, []) if folder / n not in files[:SERVED]]
-        for part, chosen in (("served", served), ("test", files[-TEST:])):
+        offclass = [path for path in files[SERVED:SERVED + OFFCLASS] if path not in served]
+        for part, chosen in (("served", served), ("offclass", offclass), ("test", files[-TEST:])):
             (DEST / part / folder.name).mkdir(parents=True)
             for path in chosen:
                 save_small(path, DEST / part / folder.name / path.name)

@@ -21,11 +21,13 @@ from workspace.layout import Workspace, init_workspace, open_workspace
 log = logging.getLogger(__name__)
 
 PHOTOS = Path(__file__).resolve().parent / "photos"
-SERVED, TEST = PHOTOS / "served", PHOTOS / "test"
+SERVED, OFFCLASS, TEST = PHOTOS / "served", PHOTOS / "offclass", PHOTOS / "test"
+OFFCLASS_SHARE = 0.25  # real engines: 10-30 % off-class
 DEFAULT_PORT = 8731  # fixed so a resumed demo sees the same URLs
-# The mission's 100 -> 600 -> 1000 per class, scaled to the 150 served photos per class.
+# The mission's 100 -> 600 -> 1000 per class, scaled to the 120 served photos per class (with a
+# round 0 large enough for a teacher).
 SIZES = {
-    "full": {"schedule": (10, 60, 100), "epochs": 60, "patience": 10, "image_size": 128, "curate_size": 128,
+    "full": {"schedule": (20, 60, 100), "epochs": 60, "patience": 10, "image_size": 160, "curate_size": 160,
              "threshold": 0.5},
     "small": {"schedule": (8, 16), "epochs": 20, "patience": 5, "image_size": 64, "curate_size": 64,
               "threshold": 0.5},
@@ -62,17 +64,18 @@ def free_port(preferred: int) -> int:
 
 
 def run_demo(config: DemoConfig, notify: Callable[[str], None]) -> DemoResult:
-    if not SERVED.is_dir() or not TEST.is_dir():
-        raise WorkspaceError(f"the bundled photos are missing: {SERVED} and {TEST}")
+    if not all(folder.is_dir() for folder in (SERVED, OFFCLASS, TEST)):
+        raise WorkspaceError(f"the bundled photos are missing: {SERVED}, {OFFCLASS} and {TEST}")
     if config.fresh and config.workspace.exists():
         shutil.rmtree(config.workspace)
     size = SIZES[config.size]
     classes = sorted(p.name for p in SERVED.iterdir() if p.is_dir())
-    replica = ReplicaConfig(folder=SERVED, per_page=20, offclass_share=0.15, duplicate_share=0.05,
+    replica = ReplicaConfig(folder=SERVED, offclass_folder=OFFCLASS, per_page=20, offclass_share=OFFCLASS_SHARE,
+                            duplicate_share=0.05,
                             reencoded_share=0.05, broken_share=0.05, seed=7)
     with ReplicaSite(replica, port=free_port(config.port)) as site:
-        notify(f"replica search site with {len(classes)} classes at {site.base_url} (15% off-class results, "
-               "duplicates, re-encoded copies, broken links)")
+        notify(f"replica search site with {len(classes)} classes at {site.base_url} ({OFFCLASS_SHARE:.0%} off-class "
+               "results, duplicates, re-encoded copies, broken links)")
         init_workspace(config.workspace, classes, target=size["schedule"][0], engines=("bing",),
                        image_size=size["curate_size"], split=(0.6, 0.2, 0.2))
         ws = open_workspace(config.workspace)

@@ -15,7 +15,7 @@ from pathlib import Path
 from curation.hashing import ImageHashes, image_hashes, is_near_duplicate
 from curation.validate import ValidationLimits, open_normalized
 from training.errors import TrainingError
-from workspace.importer import class_folders, import_labelled, iter_files
+from workspace.importer import FoundFile, class_folders, import_labelled, iter_files
 from workspace.layout import Workspace
 
 DUPLICATE_RADIUS = 6   # a conservative pHash radius: only true copies, never look-alikes
@@ -41,7 +41,7 @@ def check_folder(ws: Workspace, folder: Path) -> list[Path]:
     if unknown:
         raise TrainingError(f"--test {folder} has class folders that are not classes of this workspace: "
                             f"{', '.join(unknown)} (classes: {', '.join(known)})")
-    files = [p for sub in folders.values() for p in iter_files(sub)]
+    files = [f.path for sub in folders.values() for f in iter_files(sub) if f.skip is None]
     if not files:
         raise TrainingError(f"--test {folder} holds no files (expected FOLDER/<class>/<images>)")
     return files
@@ -82,7 +82,7 @@ def import_clean_test_folder(ws: Workspace, folder: Path) -> CleanTestSummary:
     files = check_folder(ws, folder)
     refuse_duplicates_of_training(ws, files)
     summary = import_labelled(ws, folder)
-    sources = [str(p.resolve()) for p in files]
+    sources = [FoundFile(p).source for p in files]
     with ws.catalog() as catalog, catalog.transaction() as conn:
         released = conn.execute("UPDATE images SET split = NULL, status = 'stored', curated_path = NULL"
                                 " WHERE split = 'test' AND label_source != 'manual' AND status = 'accepted'"
