@@ -59,7 +59,8 @@ def test_two_classes_and_resume_by_run_id(run_cli, tmp_path: Path) -> None:
                     "--run-id", "two")
     assert again.returncode == 0, again.stderr
     history = (ws / "models" / "two" / "history.csv").read_text().strip().splitlines()
-    assert len(history) >= 3  # the second call continued the same run's history
+    assert [row.split(",")[0] for row in history[1:]] == ["0", "1"]  # continued: epoch 0 not redone
+    assert json.loads((ws / "models" / "two" / "metrics.json").read_text())["epochs_run"] == 2
 
 
 def test_offline_imagenet_weights_fail_fast_with_advice(run_cli, tiny_workspace: Path) -> None:
