@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO, make_jpeg
@@ -24,27 +25,57 @@ def cli(*args: object) -> list[str]:
     return [sys.executable, str(REPO / "cli.py"), *map(str, args)]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sigkill_curate_at_a_random_moment_then_resume(tmp_path: Path, seed: int) -> None:
-    src = tmp_path / "src"
-    for i in range(90):
-        make_jpeg(src / ("a" if i % 2 else "b") / f"{i}.jpg", ((i * 37) % 256, (i * 11) % 256, 90),
-                  size=(160, 120), pattern=i % 13)
+def noise_photos(folder: Path, count: int, size: tuple[int, int] = (480, 360)) -> None:
+    """Real JPEGs heavy enough to decode and resize that curate takes seconds over them."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        (folder / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / "ab"[i % 2] / f"{i}.jpg", quality=90)
+
+
+def curated_files(ws: Path) -> list[Path]:
+    return [p for split in ("train", "val", "test") for p in (ws / "curated" / split).glob("*/*.jpg")]
+
+
+def wait_for(condition, process: subprocess.Popen, what: str, seconds: float = 120) -> None:
+    """Poll until `condition()`; fail if the process ends first or the time runs out."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None, f"the process ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} in {seconds} s"
+        time.sleep(0.005)
+
+
+def test_sigkill_curate_while_it_writes_curated_files_then_resume(tmp_path: Path) -> None:
+    total = 80
+    noise_photos(tmp_path / "src", total)
     ws = tmp_path / "ws"
     init_workspace(ws, ["a", "b"])
-    assert subprocess.run(cli("import", ws, src), capture_output=True).returncode == 0
-    process = subprocess.Popen(cli("curate", ws, "--size", "48", "--workers", "1"),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(random.Random(seed).uniform(0.5, 3.0))
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    assert subprocess.run(cli("import", ws, tmp_path / "src"), capture_output=True).returncode == 0
+    process = subprocess.Popen(cli("curate", ws, "--size", "48", "--workers", "1"), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: len(curated_files(ws)) >= 2, process, "curated file written")
+        assert process.poll() is None
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    assert 2 <= len(curated_files(ws)) < total  # killed with some curated files written and others not
     resumed = subprocess.run(cli("curate", ws, "--size", "48"), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     with sqlite3.connect(ws / "catalog.sqlite") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 90
-        assert conn.execute("SELECT COUNT(*) FROM images WHERE status IN ('stored')").fetchone()[0] == 0
-    check_consistent(ws)
+        assert conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status").fetchall() == [("accepted", total)]
+        splits = dict(conn.execute("SELECT split, COUNT(*) FROM images GROUP BY split").fetchall())
+    assert sum(splits.values()) == total and set(splits) == {"train", "val", "test"}
+    check_consistent(ws)  # every accepted image has its curated file, no stray or partial file
+    assert len(curated_files(ws)) == total
+    assert len((ws / "curated" / "metadata.csv").read_text().splitlines()) == total + 1
 
 
 @pytest.mark.slow
