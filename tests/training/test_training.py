@@ -89,18 +89,3 @@ def test_transfer_model_with_weights_from_a_file(tiny_workspace: Path, tmp_path:
                                                                run_id="transfer"))
     assert (result.run_dir / "model.keras").is_file() and result.epochs_run == 1
 
-
-def test_predict_refuses_a_model_file_with_code(tmp_path: Path) -> None:
-    import keras
-
-    from training.errors import TrainingError
-    from training.predict import load_bundle
-
-    inputs = keras.Input((8, 8, 3))
-    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
-    run = tmp_path / "evil"
-    run.mkdir()
-    keras.Model(inputs, outputs).save(run / "model.keras")
-    (run / "classes.json").write_text(json.dumps({"class_names": ["a"], "image_size": 8, "channels": 3}))
-    with pytest.raises(TrainingError, match="safe mode"):
-        load_bundle(run)
