@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from curation.split import SplitItem, SplitPlan, _fold_bounds, assign_groups, plan_splits, split_counts
+from curation.split import (SplitItem, SplitPlan, _fold_bounds, _without_test, assign_groups, plan_splits,
+                            split_counts)
 
 RATIOS = (0.6, 0.2, 0.2)
 
@@ -144,6 +145,27 @@ def test_too_few_groups_all_go_to_train() -> None:
     ((0.75, 0.25, 0.0), 4, ["val", "train", "train", "train"]),
     ((0.9, 0.05, 0.05), 3, ["test", "val", "train"]),  # small shares still get one fold
     ((0.2, 0.4, 0.4), 2, ["test", "train"]),  # at least one fold of train
+    ((0.05, 0.05, 0.9), 2, ["test", "train"]),
+    ((0.4, 0.2, 0.4), 5, ["test", "test", "val", "train", "train"]),
+    ((0.4, 0.4, 0.2), 5, ["test", "val", "val", "train", "train"]),
+    ((0.9, 0.04, 0.06), 10, ["test", "val"] + ["train"] * 8),
+    ((0.5, 0.0, 0.5), 4, ["test", "test", "train", "train"]),  # no val asked, none given
 ])
 def test_fold_bounds(ratios: tuple[float, float, float], folds: int, expected: list[str]) -> None:
     assert _fold_bounds(ratios, folds) == expected
+
+
+def test_a_frozen_test_share_goes_to_train_and_val_in_proportion() -> None:
+    assert _without_test((0.6, 0.2, 0.2)) == pytest.approx((0.75, 0.25, 0.0))
+
+
+def test_folds_are_limited_by_the_groups_and_the_largest_class() -> None:
+    two_groups = manual(6, classes=("a",), group_size=3)
+    assert Counter(assign_groups(two_groups, RATIOS, 1).values()) == {"test": 3, "train": 3}
+    two_per_class = manual(2)  # six groups, but no class could fill more than two folds
+    assert Counter(assign_groups(two_per_class, RATIOS, 1).values()) == {"test": 3, "train": 3}
+
+
+def test_half_and_half_gives_two_folds() -> None:
+    assert Counter(assign_groups(manual(10, classes=("a", "b")), (0.5, 0.0, 0.5), 1).values()) == \
+        {"test": 10, "train": 10}
