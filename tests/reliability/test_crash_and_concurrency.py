@@ -18,6 +18,7 @@ from tests.conftest import REPO, make_jpeg
 from tests.crawler.test_crawl import images
 from tests.reliability.test_bad_inputs import check_consistent
 from tests.support.fault_server import FaultServer
+from tests.support.processes import child_group, kill_group, wait_for
 from workspace.layout import init_workspace
 
 
@@ -40,32 +41,16 @@ def curated_files(ws: Path) -> list[Path]:
     return [p for split in ("train", "val", "test") for p in (ws / "curated" / split).glob("*/*.jpg")]
 
 
-def wait_for(condition, process: subprocess.Popen, what: str, seconds: float = 120) -> None:
-    """Poll until `condition()`; fail if the process ends first or the time runs out."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert process.poll() is None, f"the process ended before {what}"
-        assert time.monotonic() < deadline, f"no {what} in {seconds} s"
-        time.sleep(0.005)
-
-
 def test_sigkill_curate_while_it_writes_curated_files_then_resume(tmp_path: Path) -> None:
     total = 80
     noise_photos(tmp_path / "src", total)
     ws = tmp_path / "ws"
     init_workspace(ws, ["a", "b"])
     assert subprocess.run(cli("import", ws, tmp_path / "src"), capture_output=True).returncode == 0
-    process = subprocess.Popen(cli("curate", ws, "--size", "48", "--workers", "1"), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+    with child_group(cli("curate", ws, "--size", "48", "--workers", "1")) as process:
         wait_for(lambda: len(curated_files(ws)) >= 2, process, "curated file written")
         assert process.poll() is None
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        kill_group(process)
     assert 2 <= len(curated_files(ws)) < total  # killed with some curated files written and others not
     resumed = subprocess.run(cli("curate", ws, "--size", "48"), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr

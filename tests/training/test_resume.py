@@ -7,16 +7,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
+from tests.support.processes import child_group, kill_group, wait_for
 from tests.training.conftest import build_curated, split_count
 
 pytestmark = pytest.mark.training
@@ -78,22 +75,10 @@ def test_sigkill_during_training_resumes_from_the_last_completed_epoch(run_cli, 
     ws = build_curated(tmp_path / "ws", ["daisy", "tulips"])
     run = ws / "models" / "k"
     args = [sys.executable, str(REPO / "cli.py"), "train", str(ws), *SMALL, "--epochs", "12", "--run-id", "k"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                             start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while not ((run / "history.csv").is_file() and len(history(run)) >= 2):
-            assert child.poll() is None, "training ended before it was seen at an epoch"
-            assert time.monotonic() < deadline, "no epoch recorded in 180 s"
-            time.sleep(0.02)
+    with child_group(args) as child:
+        wait_for(lambda: (run / "history.csv").is_file() and len(history(run)) >= 2, child, "second epoch", 180)
         assert child.poll() is None  # killed mid-run, not after it
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait(timeout=30)
+        kill_group(child)
     assert not (run / "metrics.json").exists()
     done = json.loads((run / "backup-train" / "training_metadata.json").read_text())["epoch"]
     assert 1 <= done < 12
