@@ -17,6 +17,7 @@ from training.errors import TrainingError
 
 HISTORY = "history.csv"
 METRICS = "metrics.json"
+STAGES = "stages.json"
 # what must match for a run to be continued rather than trained under a new name
 SAME_RUN_FIELDS = ("model", "weights", "image_size", "grayscale", "fine_tune")
 
@@ -45,6 +46,20 @@ def check_same_run(run_dir: Path, config: dict) -> None:
     if changed:
         raise TrainingError(f"run {run_dir.name!r} was trained with other settings ({', '.join(changed)}); "
                             f"continue it with the same ones or pick another --run-id")
+
+
+def finished_stage(run_dir: Path, stage: str) -> int | None:
+    """The epochs a completed `model.fit` stage ended at (early stopping may end it before its
+    --epochs), so a run killed in the next stage does not take this one further."""
+    path = run_dir / STAGES
+    return json.loads(path.read_text()).get(stage) if path.is_file() else None
+
+
+def mark_stage_finished(run_dir: Path, stage: str, epochs: int) -> None:
+    path = run_dir / STAGES
+    stages = json.loads(path.read_text()) if path.is_file() else {}
+    stages[stage] = epochs
+    path.write_text(json.dumps(stages) + "\n")
 
 
 def backup_epochs(backup_dir: Path) -> int:

@@ -21,8 +21,8 @@ from training.head import HeadData, HeadSettings, copy_head, fit_head, head_prob
 from training.models import (DEFAULT_MODEL, MODELS, ModelSpec, build_model, default_image_size, default_weights,
                              unfreeze_top, weights_fingerprint)
 from training.preprocess import InputSpec
-from training.resume import (backup_epochs, check_same_run, finished_metrics, history_epochs, keep_history,
-                             requested_epochs)
+from training.resume import (backup_epochs, check_same_run, finished_metrics, finished_stage, history_epochs,
+                             keep_history, mark_stage_finished, requested_epochs)
 from training.scoring import extractor_of
 from training.tf_setup import quiet_tensorflow
 from workspace.catalog import utc_now
@@ -218,10 +218,16 @@ def _train_pixels(model, train_images: list[LabelledImage], val_images: list[Lab
         log.warning("left out of training: %s", message)
     train_ds = pixel_dataset(train_x, train_y, config.batch_size, shuffle=True, seed=config.seed)
     val_ds = pixel_dataset(val_x, val_y, config.batch_size)
-    _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate, 0, config.epochs, on_epoch)
-    if config.fine_tune and config.model != "small-cnn":
+    fine_tune = config.fine_tune and config.model != "small-cnn"
+    # history.csv keeps the epochs some backup holds: the others will be run (again)
+    keep_history(run_dir, max(backup_epochs(run_dir / f"backup-{stage}") for stage in ("train", "fine-tune")))
+    # a fine-tuned run killed after its first stage: that stage only restores, it does not train on
+    finished = finished_stage(run_dir, "train") if fine_tune else None
+    _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate, 0, finished or config.epochs, on_epoch)
+    if fine_tune:
+        first = finished or history_epochs(run_dir)  # the fine-tune epochs follow the first stage's
+        mark_stage_finished(run_dir, "train", first)
         unfreeze_top(model)
-        first = history_epochs(run_dir)  # the fine-tune epochs follow the first stage's in one history
         _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate / 10, first,
              first + config.fine_tune_epochs, on_epoch, stage="fine-tune")
     val_loss, val_accuracy = model.evaluate(val_ds, verbose=0)
@@ -234,8 +240,8 @@ def _fit(model, train_ds, val_ds, run_dir: Path, config: TrainConfig, learning_r
     resumes from it (weights, optimizer state, epoch) whether it was killed or asked for more epochs."""
     import keras
 
-    backup = run_dir / f"backup-{stage}"
-    keep_history(run_dir, backup_epochs(backup) or initial_epoch)
+    # BackupAndRestore sets the epoch to start from on the model, where it would outlive this stage
+    model._initial_epoch = None
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     callbacks = [
@@ -247,7 +253,8 @@ def _fit(model, train_ds, val_ds, run_dir: Path, config: TrainConfig, learning_r
                                         save_best_only=True),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         # after the CSVLogger: a kill between the two leaves a history row that keep_history cuts
-        keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False, double_checkpoint=True),
+        keras.callbacks.BackupAndRestore(str(run_dir / f"backup-{stage}"), delete_checkpoint=False,
+                                         double_checkpoint=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2)),
     ]
     if on_epoch:

@@ -134,3 +134,24 @@ def test_fit_head_starts_from_the_given_weights(tmp_path: Path) -> None:
     kernel, bias = head.get_layer("classes").get_weights()
     assert np.allclose(kernel, start[0], atol=1e-5) and np.allclose(bias, start[1], atol=1e-5)
 
+
+
+def test_a_fine_tuned_run_killed_in_its_second_stage_redoes_only_the_lost_epoch(tmp_path: Path) -> None:
+    from training.train import TrainConfig, train
+    from workspace.layout import open_workspace
+
+    ws = open_workspace(build_curated(tmp_path / "ws", ["daisy", "tulips"], per_class=10))
+    config = dict(model="mobilenetv2", weights="none", image_size=32, batch_size=8, patience=50, fine_tune=True,
+                  fine_tune_epochs=2, run_id="ft")
+    first = train(ws, TrainConfig(epochs=1, **config))
+    run = first.run_dir
+    assert epochs_of(run) == [0, 1, 2] and first.epochs_run == 3  # one history, fine-tuning numbered on
+    # as if killed in epoch 2 (the second of fine-tuning), after a first stage that stopped early,
+    # at 1 of the 3 epochs it may run
+    (run / "metrics.json").unlink()
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        if (run / "backup-fine-tune" / name).exists():
+            (run / "backup-fine-tune" / name).write_text(json.dumps({"epoch": 2, "batch": 0}))
+    seen: list[int] = []
+    again = train(ws, TrainConfig(epochs=3, **config), on_epoch=lambda epoch, logs: seen.append(epoch))
+    assert seen == [3] and epochs_of(run) == [0, 1, 2] and again.epochs_run == 3
