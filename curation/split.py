@@ -38,10 +38,10 @@ class SplitPlan:
 
 def plan_splits(items: Sequence[SplitItem], ratios: tuple[float, float, float], seed: int,
                 resplit: bool = False) -> SplitPlan:
-    """Splits for all `items`; existing splits are kept unless `resplit`."""
+    """Splits for all `items`; existing splits are kept unless `resplit`. Groups are placed by
+    their hand-labelled images first, so a pseudo-labelled look-alike never decides (or leaks
+    out of) a val or test group, whatever the order of `items`."""
     current = {i.id: i.split for i in items if i.split and not resplit}
-    if resplit:
-        current.update({i.id: "train" for i in items if i.label_source == "pseudo"})
     frozen = "test" in current.values()
     group_split: dict[str, str] = {}
     for item in items:
@@ -49,22 +49,26 @@ def plan_splits(items: Sequence[SplitItem], ratios: tuple[float, float, float], 
             group_split.setdefault(item.group, current[item.id])
     assignments = dict(current)
     excluded: dict[str, str] = {}
+    waiting = [i for i in items if i.id not in assignments]
     fresh = []
-    for item in items:
-        if item.id in assignments:
-            continue
+    for item in (i for i in waiting if i.label_source != "pseudo"):
         existing = group_split.get(item.group)
-        if existing and (existing == "test" or (item.label_source == "pseudo" and existing != "train")):
-            excluded[item.id] = f"similar_to_{existing}"
+        if existing == "test":
+            excluded[item.id] = "similar_to_test"
         elif existing:
             assignments[item.id] = existing
-        elif item.label_source == "pseudo":
-            assignments[item.id] = "train"
-            group_split[item.group] = "train"
         else:
             fresh.append(item)
-    active = ratios if not frozen else _without_test(ratios)
-    assignments.update(assign_groups(fresh, active, seed))
+    drawn = assign_groups(fresh, ratios if not frozen else _without_test(ratios), seed)
+    assignments.update(drawn)
+    for item in fresh:
+        group_split.setdefault(item.group, drawn[item.id])
+    for item in (i for i in waiting if i.label_source == "pseudo"):
+        existing = group_split.setdefault(item.group, "train")
+        if existing == "train":
+            assignments[item.id] = "train"
+        else:
+            excluded[item.id] = f"similar_to_{existing}"
     return SplitPlan(assignments, excluded)
 
 

@@ -55,6 +55,10 @@ def train(
     with writer_lock(ws, f"train-{run_id}", wait=not no_wait, on_wait=console.warn) if run_id else nullcontext(), \
             console.progress_bar("computing features") as progress:
         result = run_train(ws, config, on_epoch=on_epoch, progress=progress)
+    if result.already_trained:
+        console.info(f"run {result.run_id} already trained ({result.epochs_run} epochs, val accuracy "
+                     f"{result.val_accuracy:.3f}); nothing changed. Ask for more --epochs to continue it.")
+        return
     table = Table(title=f"run {result.run_id}")
     for column in ("model", "train images", "epochs", "val accuracy", "val loss", "seconds", "folder"):
         table.add_column(column)

@@ -64,12 +64,15 @@ def head_dataset(data: HeadData, settings: HeadSettings, training: bool):
 
 
 def fit_head(train: HeadData, val: HeadData, settings: HeadSettings, run_dir: Path | None,
-             on_epoch: EpochCallback | None = None, initial_epoch: int = 0):
-    """A trained head (best validation accuracy restored) and the Keras history."""
+             on_epoch: EpochCallback | None = None, initial_epoch: int = 0, start: list[np.ndarray] | None = None):
+    """A trained head (best validation accuracy restored) and the Keras history; `start` (the
+    "classes" weights of a run being continued) and `initial_epoch` continue an earlier fit."""
     import keras
 
     keras.utils.set_random_seed(settings.seed)
     head = build_head(train.plain.shape[1], settings)
+    if start is not None:
+        head.get_layer("classes").set_weights(start)
     head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss="sparse_categorical_crossentropy",
                  metrics=["accuracy"])
     # validation loss, not accuracy: on a small validation split accuracy ties for many epochs and

@@ -180,7 +180,7 @@ def make_backbone(spec: ModelSpec):
         except (OSError, ValueError) as exc:
             raise TrainingError(f"--weights {spec.weights} does not fit {spec.name} at "
                                 f"{spec.image_size}px without its top: {str(exc)[:160]}") from None
-    backbone._name = "backbone"
+    backbone.name = "backbone"  # what unfreeze_top looks up (Keras 3 reads .name, not ._name)
     return backbone
 
 

@@ -21,6 +21,8 @@ from training.head import HeadData, HeadSettings, copy_head, fit_head, head_prob
 from training.models import (DEFAULT_MODEL, MODELS, ModelSpec, build_model, default_image_size, default_weights,
                              unfreeze_top, weights_fingerprint)
 from training.preprocess import InputSpec
+from training.resume import (backup_epochs, check_same_run, finished_metrics, finished_stage, history_epochs,
+                             keep_history, mark_stage_finished, requested_epochs)
 from training.scoring import extractor_of
 from training.tf_setup import quiet_tensorflow
 from workspace.catalog import utc_now
@@ -84,6 +86,7 @@ class TrainResult:
     class_names: list[str]
     train_images: int
     seconds: float
+    already_trained: bool = False  # a finished run asked for no more epochs: nothing was changed
 
 
 def new_run_id(config: TrainConfig) -> str:
@@ -108,10 +111,20 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
           data: tuple[list[LabelledImage], list[LabelledImage]] | None = None) -> TrainResult:
     """Fit the configured model on the catalog's train split (or the given train/val images, for
     baselines), pick the best epoch on val, and write the run folder. `progress(done, total)`
-    reports feature extraction."""
+    reports feature extraction. A `run_id` that names an existing run resumes it (`training.resume`)."""
+    class_names = ws.config().class_names
+    run_id = config.run_id or new_run_id(config)
+    run_dir = ws.models_dir / run_id
+    check_same_run(run_dir, asdict(config))
+    previous = finished_metrics(run_dir)
+    if previous is not None and config.epochs <= requested_epochs(previous):
+        log.info("run %s already trained for %d epochs; nothing changed", run_id, previous["epochs_run"])
+        return _result_of(run_id, run_dir, previous, class_names)
+    if previous is not None and config.fine_tune:
+        raise TrainingError(f"run {run_id!r} is a finished fine-tuned run and cannot be given more epochs; "
+                            f"pick another --run-id")
     quiet_tensorflow()
     set_determinism(config.seed)
-    class_names = ws.config().class_names
     train_images, val_images = data or (split_images(ws, class_names, "train"), split_images(ws, class_names, "val"))
     require_split(train_images, "train", class_names)
     require_split(val_images, "val", class_names)
@@ -119,8 +132,6 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
     input_spec = InputSpec(config.image_size, channels)
     spec = ModelSpec(config.model, len(class_names), config.image_size, channels, config.weights, config.augment,
                      config.dropout)
-    run_id = config.run_id or new_run_id(config)
-    run_dir = ws.models_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     model = build_model(spec, seed=config.seed)
@@ -129,7 +140,7 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
         feature_spec = FeatureSpec(config.model, weights_fingerprint(spec) or "", input_spec,
                                    int(model.get_layer("features").output.shape[-1]))
         val_loss, val_accuracy, used, extra = _train_head(ws, model, feature_spec, train_images, val_images, run_dir,
-                                                          config, on_epoch, progress)
+                                                          config, on_epoch, progress, previous)
     else:
         feature_spec, extra = None, {}
         val_loss, val_accuracy, used = _train_pixels(model, train_images, val_images, input_spec, run_dir, config,
@@ -145,10 +156,16 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
     metrics = {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "epochs_run": epochs_run,
                "train_images": used, "val_images": len(val_images), "seconds": round(seconds, 1),
                "images_per_second": round(used * max(1, epochs_run) / max(seconds, 1e-6), 1),
-               "frozen_features": config.frozen_features, **extra}
+               "epochs_requested": config.epochs, "frozen_features": config.frozen_features, **extra}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _record_run(ws, run_id, run_dir, config, metrics)
     return TrainResult(run_id, run_dir, float(val_accuracy), float(val_loss), epochs_run, class_names, used, seconds)
+
+
+def _result_of(run_id: str, run_dir: Path, metrics: dict, class_names: list[str]) -> TrainResult:
+    return TrainResult(run_id, run_dir, float(metrics["val_accuracy"]), float(metrics["val_loss"]),
+                       int(metrics["epochs_run"]), class_names, int(metrics.get("train_images", 0)), 0.0,
+                       already_trained=True)
 
 
 def _head_data(ws: Workspace, spec: FeatureSpec, images: list[LabelledImage], extractor,
@@ -164,8 +181,10 @@ def _head_data(ws: Workspace, spec: FeatureSpec, images: list[LabelledImage], ex
 
 def _train_head(ws: Workspace, model, spec: FeatureSpec, train_images: list[LabelledImage],
                 val_images: list[LabelledImage], run_dir: Path, config: TrainConfig,
-                on_epoch: EpochCallback | None, progress: Progress | None) -> tuple[float, float, int, dict]:
-    """Frozen backbone: features from the cache, the head fitted on them, copied into the model."""
+                on_epoch: EpochCallback | None, progress: Progress | None,
+                previous: dict | None) -> tuple[float, float, int, dict]:
+    """Frozen backbone: features from the cache, the head fitted on them, copied into the model.
+    A finished run given more epochs continues its saved head from the epochs it ran."""
     extractor = extractor_of(model)
     started = time.monotonic()
     train_data, computed = _head_data(ws, spec, train_images, extractor, progress)
@@ -176,7 +195,13 @@ def _train_head(ws: Workspace, model, spec: FeatureSpec, train_images: list[Labe
              "feature_images_per_second": round(computed / feature_seconds, 1) if computed else None}
     settings = HeadSettings(len(ws.config().class_names), config.epochs, config.batch_size, config.learning_rate,
                             config.patience, config.dropout, config.seed, config.augment)
-    head, _ = fit_head(train_data, val_data, settings, run_dir, on_epoch)
+    done, start = 0, None
+    if previous is not None:
+        done = int(previous["epochs_run"])
+        model.load_weights(run_dir / "model.keras")
+        start = model.get_layer("classes").get_weights()
+    keep_history(run_dir, done)
+    head, _ = fit_head(train_data, val_data, settings, run_dir, on_epoch, initial_epoch=done, start=start)
     copy_head(head, model)
     probs = head_probabilities(model, val_data.plain)
     truth = val_data.labels
@@ -193,19 +218,30 @@ def _train_pixels(model, train_images: list[LabelledImage], val_images: list[Lab
         log.warning("left out of training: %s", message)
     train_ds = pixel_dataset(train_x, train_y, config.batch_size, shuffle=True, seed=config.seed)
     val_ds = pixel_dataset(val_x, val_y, config.batch_size)
-    _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate, config.epochs, on_epoch)
-    if config.fine_tune and config.model != "small-cnn":
+    fine_tune = config.fine_tune and config.model != "small-cnn"
+    # history.csv keeps the epochs some backup holds: the others will be run (again)
+    keep_history(run_dir, max(backup_epochs(run_dir / f"backup-{stage}") for stage in ("train", "fine-tune")))
+    # a fine-tuned run killed after its first stage: that stage only restores, it does not train on
+    finished = finished_stage(run_dir, "train") if fine_tune else None
+    _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate, 0, finished or config.epochs, on_epoch)
+    if fine_tune:
+        first = finished or history_epochs(run_dir)  # the fine-tune epochs follow the first stage's
+        mark_stage_finished(run_dir, "train", first)
         unfreeze_top(model)
-        _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate / 10, config.fine_tune_epochs, on_epoch,
-             stage="fine-tune")
+        _fit(model, train_ds, val_ds, run_dir, config, config.learning_rate / 10, first,
+             first + config.fine_tune_epochs, on_epoch, stage="fine-tune")
     val_loss, val_accuracy = model.evaluate(val_ds, verbose=0)
     return float(val_loss), float(val_accuracy), len(train_y)
 
 
-def _fit(model, train_ds, val_ds, run_dir: Path, config: TrainConfig, learning_rate: float, epochs: int,
-         on_epoch: EpochCallback | None, stage: str = "train"):
+def _fit(model, train_ds, val_ds, run_dir: Path, config: TrainConfig, learning_rate: float, initial_epoch: int,
+         epochs: int, on_epoch: EpochCallback | None, stage: str = "train"):
+    """One `model.fit` stage. Its BackupAndRestore folder is kept after training, so the same run
+    resumes from it (weights, optimizer state, epoch) whether it was killed or asked for more epochs."""
     import keras
 
+    # BackupAndRestore sets the epoch to start from on the model, where it would outlive this stage
+    model._initial_epoch = None
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     callbacks = [
@@ -216,13 +252,16 @@ def _fit(model, train_ds, val_ds, run_dir: Path, config: TrainConfig, learning_r
         keras.callbacks.ModelCheckpoint(run_dir / "checkpoint.keras", monitor="val_accuracy", mode="max",
                                         save_best_only=True),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.BackupAndRestore(str(run_dir / f"backup-{stage}")),
+        # after the CSVLogger: a kill between the two leaves a history row that keep_history cuts
+        keras.callbacks.BackupAndRestore(str(run_dir / f"backup-{stage}"), delete_checkpoint=False,
+                                         double_checkpoint=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2)),
     ]
     if on_epoch:
         callbacks.append(keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})))
-    return model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=0)
+    return model.fit(train_ds, validation_data=val_ds, initial_epoch=initial_epoch, epochs=epochs,
+                     callbacks=callbacks, verbose=0)
 
 
 def _write_run_files(run_dir: Path, class_names: list[str], config: TrainConfig, channels: int,

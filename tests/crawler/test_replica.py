@@ -20,6 +20,7 @@ from PIL import Image
 from crawler.engines import ENGINES
 from crawler.errors import CrawlerError
 from crawler.replica import ReplicaConfig, ReplicaSite
+from tests.support.pipes import readline_within
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -198,8 +199,8 @@ def test_cli_runs_the_replica_alone_until_stopped(replica_folder, run_cli):
                                 "--port", "0", "--offclass-share", "0.2", "--seed", "4"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        first_line = process.stdout.readline()
-        assert "replica serving 3 classes" in first_line, process.stderr.read()
+        first_line = readline_within(process.stdout, 60)
+        assert "replica serving 3 classes" in first_line, first_line  # (stderr.read() would wait for exit)
         base = first_line.rsplit(" at ", 1)[1].strip()
         truth = json.loads(fetch(f"{base}/__replica/truth.json")[2])
         assert sum(info["kind"] == "offclass" for info in truth.values()) > 0

@@ -11,9 +11,9 @@ from PIL import Image, ImageOps
 
 from curation.hashing import as_int
 from curation.pipeline import CurateConfig, curate
-from tests.conftest import make_jpeg
+from tests.conftest import SHARED_FLOWERS, make_jpeg
 from workspace.importer import import_labelled
-from workspace.layout import init_workspace
+from workspace.layout import init_workspace, open_workspace
 
 CLASSES = ["daisy", "roses", "sunflowers"]
 KNOWN_EXACT = {("14889392928_9742aed45b_m.jpg", "15066430311_fb57fa92b0_m.jpg"),
@@ -32,9 +32,13 @@ def photo_folder(flowers_dir: Path, dest: Path, per_class: int, offset: int = 0)
     return dest
 
 
-@pytest.fixture
-def curated(tmp_path: Path, flowers_dir: Path):
-    src = photo_folder(flowers_dir, tmp_path / "src", 40)
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory: pytest.TempPathFactory):
+    """One curated workspace of real photos for the module; tests that change it work on a copy."""
+    if not (SHARED_FLOWERS / "daisy").is_dir():
+        pytest.skip(f"real photos not found at {SHARED_FLOWERS} (they live in ../shared beside the repo)")
+    tmp_path = tmp_path_factory.mktemp("curated")
+    src = photo_folder(SHARED_FLOWERS, tmp_path / "src", 40)
     # plant near duplicates: a resized + a mirrored copy of two photos
     for name, source in (("daisy", sorted((src / "daisy").iterdir())[0]), ("roses", sorted((src / "roses").iterdir())[0])):
         with Image.open(source) as im:
@@ -51,7 +55,6 @@ def rows(ws):
         return [dict(r) for r in catalog.all("SELECT * FROM images")]
 
 
-@pytest.mark.slow
 def test_layout_duplicates_and_metadata(curated) -> None:
     ws, summary = curated
     images = rows(ws)
@@ -80,7 +83,6 @@ def test_layout_duplicates_and_metadata(curated) -> None:
     assert summary.duplicates >= 4
 
 
-@pytest.mark.slow
 def test_no_near_duplicate_pairs_across_splits(curated) -> None:
     ws, _ = curated
     accepted = [r for r in rows(ws) if r["status"] == "accepted"]
@@ -92,9 +94,8 @@ def test_no_near_duplicate_pairs_across_splits(curated) -> None:
                 assert distance > 10, (a["source"], b["source"], distance)
 
 
-@pytest.mark.slow
 def test_test_split_is_frozen_when_new_images_arrive(curated, tmp_path: Path, flowers_dir: Path) -> None:
-    ws, _ = curated
+    ws = open_workspace(shutil.copytree(curated[0].root, tmp_path / "ws"))
     before = {r["id"]: r["split"] for r in rows(ws) if r["status"] == "accepted"}
     test_before = {i for i, s in before.items() if s == "test"}
     more = photo_folder(flowers_dir, tmp_path / "more", 15, offset=100)
@@ -111,7 +112,6 @@ def test_test_split_is_frozen_when_new_images_arrive(curated, tmp_path: Path, fl
     assert {i for i, s in resplit.items() if s == "test"} != test_before
 
 
-@pytest.mark.slow
 def test_keras_reads_the_output(curated) -> None:
     ws, _ = curated
     import keras

@@ -111,3 +111,24 @@ def test_report_renders_with_its_images_in_chromium(workspace) -> None:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_per_engine_yield_numbers_match_the_candidates(tmp_path: Path) -> None:
+    """Known truth: bing found 6 (one a thumbnail), downloaded 4 of them (3 new, 1 exact copy),
+    1 failed http_404, 1 skipped too_small; ddg found 2, both failed timeout."""
+    import re
+
+    ws = init_workspace(tmp_path / "yield", ["a"]).workspace
+    rows = [("bing", "stored", None, 0)] * 3 + [("bing", "duplicate", None, 0), ("bing", "failed", "http_404", 1),
+                                                ("bing", "skipped", "too_small", 0)] + [("ddg", "failed", "timeout", 0)] * 2
+    with ws.catalog() as catalog:
+        for k, (engine, status, reason, thumbnail) in enumerate(rows):
+            catalog.execute("INSERT INTO candidates (url, class, engine, is_thumbnail, found_at, status, reason)"
+                            " VALUES (?, 'a', ?, ?, ?, ?, ?)",
+                            (f"https://example.com/{k}.jpg", engine, thumbnail, utc_now(), status, reason))
+    page = build_report(ws).read_text()
+    section = page[page.index("Per-engine yield"):]
+    table = section[:section.index("</table>")]
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table) if "<td>" in row]
+    assert cells == [["bing", "6", "83%", "4", "3", "http_404 1, too_small 1"],
+                     ["ddg", "2", "100%", "0", "0", "timeout 2"]]

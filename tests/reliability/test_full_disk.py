@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from tests.conftest import REPO
@@ -34,7 +33,6 @@ def limit_file_size() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, LIMIT))
 
 
-@pytest.mark.slow
 def test_failed_writes_stop_cleanly_and_resume_completes(tmp_path: Path) -> None:
     images = {f"{i}.jpg": big_jpeg(i) for i in range(3)}
     images.update({f"small{i}.jpg": _small(i) for i in range(3)})

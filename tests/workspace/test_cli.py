@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -72,14 +73,14 @@ def test_init_twice_never_destroys_data(run_cli, tmp_path: Path) -> None:
     assert again.returncode == 0
     assert "already exists" in again.stdout
     assert (ws / "harvest.json").read_text() == config_before
-    assert "1 " in run_cli("status", ws).stdout
+    status = json.loads(run_cli("status", ws, "--json").stdout)
+    assert {c["name"]: c["stored"] for c in status["classes"]} == {"daisy": 1, "roses": 0}
 
 
 def test_queries_file_sets_queries_per_class(run_cli, tmp_path: Path) -> None:
     queries = tmp_path / "q.txt"
     queries.write_text("# comment\ndaisy: daisy flower; oxeye daisy\nroses: rose bloom\n")
     assert run_cli("init", tmp_path / "ws", "--classes", "daisy,roses,tulips", "--queries", queries).returncode == 0
-    import json
     config = json.loads((tmp_path / "ws" / "harvest.json").read_text())
     assert config["classes"]["daisy"]["queries"] == ["daisy flower", "oxeye daisy"]
     assert config["classes"]["tulips"]["queries"] == ["tulips"]
@@ -99,7 +100,12 @@ def test_import_status_export_round_trip(run_cli, tmp_path: Path, suffix: str) -
     assert "imported 4 new of 4" in imported.stdout
     status = run_cli("status", ws)
     assert status.returncode == 0
-    assert "daisy" in status.stdout and "decode_error" in status.stdout or "truncated" in status.stdout
+    rows = {line.split("│")[1].strip(): line for line in status.stdout.splitlines() if line.count("│") > 5}
+    assert set(rows) == {"daisy", "roses"}
+    assert "manual 3" in rows["daisy"] and ("truncated 1" in rows["roses"] or "decode_error 1" in rows["roses"])
+    counts = {c["name"]: c for c in json.loads(run_cli("status", ws, "--json").stdout)["classes"]}
+    assert (counts["daisy"]["stored"], counts["daisy"]["unprocessed"], counts["daisy"]["rejected_total"]) == (3, 3, 0)
+    assert counts["roses"]["rejected_total"] == 1 and set(counts["roses"]["rejected"]) <= {"truncated", "decode_error"}
     out = tmp_path / f"manifest{suffix}"
     result = run_cli("export", ws, "--out", out)
     assert result.returncode == 0, result.stderr

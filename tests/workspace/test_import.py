@@ -88,7 +88,6 @@ def test_unlabelled_pool_import(tmp_path: Path) -> None:
         assert catalog.scalar("SELECT COUNT(*) FROM images WHERE class IS NULL AND label_source='none'") == 3
 
 
-@pytest.mark.slow
 def test_import_of_the_real_photos_finds_the_known_exact_duplicates(tmp_path: Path, flowers_dir: Path) -> None:
     ws = init_workspace(tmp_path / "ws", ["sunflowers"]).workspace
     src = tmp_path / "src"
