@@ -95,6 +95,17 @@ def test_two_crawls_and_status_export_curate_at_once(tmp_path: Path) -> None:
     check_consistent(ws)
 
 
+def round_started(ws: Path, k: int) -> bool:
+    """Round k has a row (False while the catalog or its tables do not exist yet)."""
+    if not (ws / "catalog.sqlite").exists():
+        return False
+    try:
+        with sqlite3.connect(ws / "catalog.sqlite", timeout=30) as conn:
+            return conn.execute("SELECT COUNT(*) FROM rounds WHERE round = ?", (k,)).fetchone()[0] > 0
+    except sqlite3.OperationalError:  # the migrations have not created the table yet
+        return False
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.training
@@ -110,14 +121,12 @@ def test_sigkill_a_self_training_round_then_resume(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv(MARKER_ENV, marker)
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # kill while round 1 is under way
-        if (ws / "catalog.sqlite").exists():
-            with sqlite3.connect(ws / "catalog.sqlite", timeout=30) as conn:
-                running = conn.execute("SELECT COUNT(*) FROM rounds WHERE round = 1").fetchone()[0]
-            if running:
-                break
+    while not round_started(ws, 1):  # kill while round 1 is under way
+        assert process.poll() is None, "the demo ended before round 1 started"
+        assert time.monotonic() < deadline, "round 1 did not start within 300 s"
         time.sleep(0.2)
     time.sleep(random.Random(7).uniform(0.5, 4.0))
+    assert process.poll() is None, "the demo finished before it could be killed mid-round"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     orphans = wait_for_no_browsers(marker, timeout=10)
