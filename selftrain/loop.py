@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selftrain import stages
+from selftrain.cleaning import trustworthy
 from training.errors import TrainingError
 from training.pseudo_label import MODES, pseudo_label
 from workspace.catalog import utc_now
@@ -175,9 +176,15 @@ def run_round(ws: Workspace, config: SelfTrainConfig, k: int, notify: Notify, tr
     else:
         stages.gather_candidates(ws, config, remaining_per_class(ws, target), notify)
         stages.curate_workspace(ws, config)
-        if not labelled_in_round(ws, k):   # a killed round never labels twice
+        teacher = f"round-{k - 1}"
+        teacher_val = stages.teacher_accuracy(ws, teacher)
+        if not labelled_in_round(ws, k) and not trustworthy(teacher_val, len(ws.config().class_names)):
             caps = remaining_per_class(ws, target)
-            teacher = f"round-{k - 1}"
+            candidates, accepted = stages.accept_query_labels(ws, caps, k)
+            notify(f"round {k}: the teacher's validation accuracy {teacher_val:.2f} is too close to chance to judge; "
+                   f"took {accepted} candidates by their query class, as the raw crawl would")
+        elif not labelled_in_round(ws, k):   # a killed round never labels twice
+            caps = remaining_per_class(ws, target)
             notify(f"round {k}: pseudo-labelling with {teacher} (floor {config.threshold}, per-class thresholds, "
                    f"balance {config.balance}, mode {config.mode})")
             summary = pseudo_label(ws, teacher, config.threshold, config.mode, k, caps, truth, round_dir,
@@ -220,7 +227,7 @@ def describe_test_labels(labels: str, images: int, smallest: int) -> str:
 def labelled_in_round(ws: Workspace, k: int) -> bool:
     """Round k's labelling step is one transaction: any image judged in round k means it ran."""
     with ws.catalog() as catalog:
-        return catalog.one("SELECT 1 FROM images WHERE round = ? AND label_source IN ('pseudo', 'candidate', 'none')"
+        return catalog.one("SELECT 1 FROM images WHERE round = ? AND label_source IN ('pseudo', 'candidate', 'none', 'query')"
                            " LIMIT 1", (k,)) is not None
 
 

@@ -111,7 +111,9 @@ def clean_round_zero(ws: Workspace, config, round_dir: Path, notify: Notify) -> 
                              max(4, settings.epochs // 2), settings.batch_size, settings.seed, progress)
 
     summary = clean_query_labels(ws, class_names, scorer, round_dir / "cleaning.csv")
-    if not summary.already_done:
+    if summary.skipped:
+        notify(f"round 0: label cleaning skipped: {summary.skipped}")
+    elif not summary.already_done:
         held = ", ".join(f"{k} {v}" for k, v in sorted(summary.held_back.items())) or "none"
         notify(f"round 0: checked {summary.checked} query labels by cross-validation; held back as likely "
                f"off-class: {held}")
@@ -135,6 +137,29 @@ def evaluate_round(ws: Workspace, run_id: str):
     from training.evaluate import evaluate
 
     return evaluate(ws, run_id)
+
+
+def teacher_accuracy(ws: Workspace, run_id: str) -> float:
+    metrics = ws.models_dir / run_id / "metrics.json"
+    return float(json.loads(metrics.read_text()).get("val_accuracy", 0.0)) if metrics.is_file() else 0.0
+
+
+def accept_query_labels(ws: Workspace, caps: dict[str, int], k: int) -> tuple[int, int]:
+    """Without a teacher that can judge, a round takes candidates by their query class, in crawl
+    order, up to what each class needs: the raw crawl's rule, so the loop is never worse than it.
+    Returns (candidates, taken); one transaction."""
+    taken = 0
+    with ws.catalog() as catalog, catalog.transaction() as conn:
+        rows = conn.execute("SELECT id, class FROM images WHERE status = 'unlabelled' AND label_source = 'candidate'"
+                            " AND class IS NOT NULL ORDER BY added_at, id").fetchall()
+        room = dict(caps)
+        for image_id, name in rows:
+            if room.get(name, 0) > 0:
+                room[name] -= 1
+                taken += 1
+                conn.execute("UPDATE images SET label_source = 'query', status = 'stored', round = ? WHERE id = ?",
+                             (k, image_id))
+    return len(rows), taken
 
 
 def recorded_labelling(ws: Workspace, k: int, truth: dict[str, str]) -> tuple[int, int, float | None]:

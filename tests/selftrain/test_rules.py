@@ -69,3 +69,10 @@ def test_a_label_only_somewhat_below_its_class_threshold_is_kept() -> None:
     probs = np.array([(0.9, 0.1), (0.45, 0.55), (0.45, 0.55), (0.5, 0.5), (0.4, 0.6)])
     assert find_off_class(probs, labels, own_factor=1.0).held_back.tolist() == [False, True, True, False, False]
     assert find_off_class(probs, labels).held_back.tolist() == [False] * 5
+
+
+def test_a_model_judges_labels_only_halfway_from_chance_to_perfect() -> None:
+    from selftrain.cleaning import trustworthy
+
+    assert trustworthy(0.60, 5) and not trustworthy(0.59, 5)   # chance 0.2: the bar is 0.6
+    assert trustworthy(0.75, 2) and not trustworthy(0.74, 2)   # chance 0.5: the bar is 0.75
