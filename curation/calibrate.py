@@ -1,0 +1,211 @@
+"""How close do *unrelated* images of this data set hash? The radius follows from the answer.
+
+A fixed radius suits natural photos, where unrelated pictures sit ~29 bits apart, but centred
+objects on plain backgrounds (products, X-rays, digits, logos) hash close by chance. So before
+deciding, `calibrate` measures the chance rate on a null sample of pairs: pairs from different
+classes where there are at least two (a labelled set rarely holds the same picture under two
+classes), otherwise random pairs; pairs that the pixel check says are the same picture are left
+out (they are copies, not chance). For each hash it picks the largest radius, up to the ceiling
+(`--threshold`), at which the expected chance pairs stay within `BUDGET_PER_1000` per 1,000 images.
+A candidate within those radii must still pass the confirming check (curation.confirm), so the
+expected chance *discards* are far below that budget.
+
+Below `MIN_IMAGES` there are too few pairs to measure a rate: a conservative radius is used and
+the calibration says so. The rates that matter (~1e-5) are too small to count reliably, and a
+few true copies the pixel check did not recognise would pass for chance; so rates are counted
+only from an anchor radius where at least `ANCHOR_RATE` of the sample falls, and extrapolated
+log-linearly below it with the slope measured just above it (which overestimates a thinning tail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from curation.confirm import crop_similarity, pixel_similarity
+
+BUDGET_PER_1000 = 5.0           # expected chance candidate pairs per 1,000 images, per hash
+PAIRS_PER_1000 = 1000 * 999 / 2
+MIN_IMAGES = 50
+NULL_PAIRS = 2_000_000
+MIN_COUNT = 20                  # the anchor needs at least this many pairs ...
+ANCHOR_RATE = 1e-4              # ... and at least this share of the sample
+FALLBACK = {"phash": 6, "dhash": 8, "crop": 6}
+DHASH_EXTRA = 6                 # dHash may sit this much further than pHash's ceiling
+PIXEL_SAME = 0.98               # a null pair this alike (pixels) is a copy, not chance
+CROP_SAME = 0.95                # ... or this alike after aligning a crop
+UNJUDGED = ("candidate", "none")
+
+
+@dataclass(frozen=True)
+class DuplicateRule:
+    """Radii (bits) and confirmation thresholds of the duplicate judgement."""
+
+    phash_radius: int
+    dhash_radius: int
+    crop_radius: int
+    ceiling: int                      # --threshold: no radius exceeds it; the old rule's radius
+    pixel_threshold: float = 0.98     # pixel correlation alone confirms (32x32, clipped pixels out)
+    agree_threshold: float = 0.90     # ... or with pHash and dHash both within their radii
+    crop_threshold: float = 0.95      # best aligned crop correlation (16x16), same class only
+    embedding_threshold: float = 0.95  # cosine, where a Similarity lookup has features
+
+
+@dataclass(frozen=True)
+class Calibration:
+    rule: DuplicateRule
+    images: int
+    null: str                          # cross_class | random | none
+    null_pairs: int
+    chance_rate: dict[str, float] = field(default_factory=dict)        # per hash, at its radius
+    chance_per_1000: dict[str, float] = field(default_factory=dict)    # expected pairs per 1,000 images
+    fallback: bool = False
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line for summaries: radii and the measured chance rates."""
+        r = self.rule
+        radii = f"pHash {r.phash_radius}, dHash {r.dhash_radius}, crop {r.crop_radius} bits (ceiling {r.ceiling})"
+        if self.fallback:
+            return f"duplicate radius {radii}: {self.note}"
+        rates = ", ".join(f"{k} {v:.1e}" for k, v in self.chance_rate.items())
+        return (f"duplicate radius {radii}; chance rate of unrelated pairs {rates} "
+                f"({self.null_pairs:,} {self.null.replace('_', '-')} pairs)")
+
+
+def calibrate(items: Sequence, ceiling: int, seed: int = 0) -> Calibration:
+    """The rule for `items` (curation.dedupe.DedupeItem): radii from their own chance rates."""
+    n = len(items)
+    if n < MIN_IMAGES:
+        rule = DuplicateRule(min(FALLBACK["phash"], ceiling), min(FALLBACK["dhash"], ceiling + DHASH_EXTRA),
+                             min(FALLBACK["crop"], ceiling), ceiling)
+        return Calibration(rule, n, "none", 0, fallback=True,
+                           note=f"only {n} images, too few to measure a chance rate (needs {MIN_IMAGES}):"
+                                f" conservative radius used")
+    kind, first, second = null_pairs(items, np.random.default_rng(seed))
+    table = HashTable.of(items)
+    dist = {"phash": table.phash_distance(first, second), "dhash": table.dhash_distance(first, second),
+            "crop": table.crop_distance(first, second)}
+    keep = ~_copies(items, first, second, dist, ceiling)
+    limits = {"phash": ceiling, "dhash": ceiling + DHASH_EXTRA, "crop": ceiling}
+    radius, rate, per_1000 = {}, {}, {}
+    for name, values in dist.items():
+        values = values[keep]
+        if values.size == 0:
+            radius[name], rate[name] = min(FALLBACK[name], limits[name]), float("nan")
+            continue
+        radius[name], rate[name] = choose_radius(values, limits[name])
+        per_1000[name] = rate[name] * PAIRS_PER_1000
+    rule = DuplicateRule(radius["phash"], radius["dhash"], radius["crop"], ceiling)
+    return Calibration(rule, n, kind, int(keep.sum()), rate, per_1000)
+
+
+def choose_radius(distances: np.ndarray, limit: int) -> tuple[int, float]:
+    """Largest radius <= limit whose estimated chance rate keeps within the budget, and that rate."""
+    rates = chance_rates(distances)
+    budget = BUDGET_PER_1000 / PAIRS_PER_1000
+    best = -1
+    for r in range(limit + 1):
+        if rates[r] <= budget:
+            best = r
+    best = max(best, 0)
+    return best, float(rates[best])
+
+
+def chance_rates(distances: np.ndarray) -> np.ndarray:
+    """Estimated P(distance <= r) for r = 0..64: counted from the anchor radius up, extrapolated
+    log-linearly below it."""
+    counts = np.cumsum(np.bincount(distances.astype(np.int64), minlength=65))[:65].astype(np.float64)
+    total = float(distances.size)
+    rates = counts / total
+    anchored = np.nonzero((counts >= MIN_COUNT) & (rates >= ANCHOR_RATE))[0]
+    if anchored.size == 0:
+        return np.maximum(rates, 1.0 / total)  # nothing countable: no better than one in the sample
+    r0 = int(anchored[0])
+    r1 = min(64, r0 + 4)
+    slope = np.clip(np.log(counts[r1] / counts[r0]) / max(1, r1 - r0), np.log(1.5), np.log(8.0))
+    below = np.arange(r0)
+    rates[below] = rates[r0] * np.exp(-slope * (r0 - below))
+    return rates
+
+
+def null_pairs(items: Sequence, rng: np.random.Generator) -> tuple[str, np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of the null sample: cross-class where two classes exist, else random."""
+    n = len(items)
+    labels = np.array([i.class_name if i.class_name and i.label_source not in UNJUDGED else "" for i in items])
+    classes = {c for c in labels if c}
+    cross = len(classes) >= 2
+    if n * (n - 1) // 2 <= NULL_PAIRS:
+        first, second = np.triu_indices(n, 1)
+    else:
+        first = rng.integers(0, n, NULL_PAIRS)
+        second = rng.integers(0, n, NULL_PAIRS)
+        first, second = np.minimum(first, second), np.maximum(first, second)
+        keep = first != second
+        first, second = first[keep], second[keep]
+    if cross:
+        keep = (labels[first] != labels[second]) & (labels[first] != "") & (labels[second] != "")
+        if keep.sum() >= 1000:
+            return "cross_class", first[keep], second[keep]
+    return "random", first, second
+
+
+def _copies(items: Sequence, first: np.ndarray, second: np.ndarray, dist: dict[str, np.ndarray],
+            ceiling: int) -> np.ndarray:
+    """Null pairs the pixel check calls the same picture (exact or near copies)."""
+    close = np.nonzero((dist["phash"] <= ceiling + 2) | (dist["crop"] <= ceiling))[0]
+    same = np.zeros(first.size, dtype=bool)
+    for k in close:
+        a, b = items[first[k]], items[second[k]]
+        if a.sha256 == b.sha256:
+            same[k] = True
+        elif a.thumb and b.thumb:
+            score = max(pixel_similarity(a.thumb, b.thumb), pixel_similarity(a.thumb, b.thumb, mirrored=True))
+            same[k] = score >= PIXEL_SAME or (dist["crop"][k] <= ceiling and crop_similarity(a.thumb, b.thumb) >= CROP_SAME)
+    return same
+
+
+@dataclass(frozen=True)
+class HashTable:
+    """The hashes of all items as arrays, for distances over many pairs at once."""
+
+    phash: np.ndarray       # (n, 2): image, mirror
+    dhash: np.ndarray       # (n, 2)
+    crops: np.ndarray       # (n, 9); rows of zeros where an item has no crop hashes
+    has_crops: np.ndarray   # (n,)
+
+    @classmethod
+    def of(cls, items: Sequence) -> HashTable:
+        def column(values: list[str]) -> np.ndarray:
+            return np.array([int(v, 16) for v in values], dtype=np.uint64)
+
+        phash = np.stack([column([i.hashes.phash for i in items]), column([i.hashes.phash_flip for i in items])], 1)
+        dhash = np.stack([column([i.hashes.dhash for i in items]), column([i.hashes.dhash_flip for i in items])], 1)
+        crops = np.zeros((len(items), 9), dtype=np.uint64)
+        has = np.zeros(len(items), dtype=bool)
+        for k, item in enumerate(items):
+            if len(item.crops) == 9:
+                crops[k] = np.array(item.crops, dtype=np.uint64)
+                has[k] = True
+        return cls(phash, dhash, crops, has)
+
+    def phash_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.minimum(np.bitwise_count(self.phash[a, 0] ^ self.phash[b, 0]),
+                          np.bitwise_count(self.phash[a, 0] ^ self.phash[b, 1])).astype(np.int64)
+
+    def dhash_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.minimum(np.bitwise_count(self.dhash[a, 0] ^ self.dhash[b, 0]),
+                          np.bitwise_count(self.dhash[a, 0] ^ self.dhash[b, 1])).astype(np.int64)
+
+    def crop_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Nearest box of either image to the other's whole-image pHash (64 without crop hashes)."""
+        one = np.bitwise_count(self.crops[a] ^ self.phash[b, 0][:, None]).min(axis=1)
+        two = np.bitwise_count(self.crops[b] ^ self.phash[a, 0][:, None]).min(axis=1)
+        out = np.minimum(one, two).astype(np.int64)
+        out[~(self.has_crops[a] & self.has_crops[b])] = 64
+        return out
