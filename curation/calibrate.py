@@ -35,7 +35,8 @@ ANCHOR_RATE = 1e-4              # ... and at least this share of the sample
 FALLBACK = {"phash": 6, "dhash": 8, "crop": 6}
 DHASH_EXTRA = 6                 # dHash may sit this much further than pHash's ceiling
 PIXEL_SAME = 0.98               # a null pair this alike (pixels) is a copy, not chance
-CROP_SAME = 0.95                # ... or this alike after aligning a crop
+CROP_SAME = 0.97                # ... or this alike after aligning a crop
+CROP_CHECK = 8                  # crop distances up to this get the (slower) aligned check
 UNJUDGED = ("candidate", "none")
 
 
@@ -47,9 +48,10 @@ class DuplicateRule:
     dhash_radius: int
     crop_radius: int
     ceiling: int                      # --threshold: no radius exceeds it; the old rule's radius
-    pixel_threshold: float = 0.98     # pixel correlation alone confirms (32x32, clipped pixels out)
-    agree_threshold: float = 0.90     # ... or with pHash and dHash both within their radii
-    crop_threshold: float = 0.95      # best aligned crop correlation (16x16), same class only
+    pixel_threshold: float = 0.98     # correlation of the 32x32 thumbnails (clipped pixels out) ...
+    trimmed_threshold: float = 0.993  # ... or the same with the worst 10 % of pixels dropped
+    agree_margin: float = 0.01        # both lowered by this when pHash and dHash both agree
+    crop_threshold: float = 0.985     # best aligned, trimmed crop correlation (16x16), same class only
     embedding_threshold: float = 0.95  # cosine, where a Similarity lookup has features
 
 
@@ -158,15 +160,15 @@ def null_pairs(items: Sequence, rng: np.random.Generator) -> tuple[str, np.ndarr
 def _copies(items: Sequence, first: np.ndarray, second: np.ndarray, dist: dict[str, np.ndarray],
             ceiling: int) -> np.ndarray:
     """Null pairs the pixel check calls the same picture (exact or near copies)."""
-    close = np.nonzero((dist["phash"] <= ceiling + 2) | (dist["crop"] <= ceiling))[0]
+    close = np.nonzero((dist["phash"] <= ceiling + 2) | (dist["crop"] <= CROP_CHECK))[0]
     same = np.zeros(first.size, dtype=bool)
     for k in close:
         a, b = items[first[k]], items[second[k]]
         if a.sha256 == b.sha256:
             same[k] = True
         elif a.thumb and b.thumb:
-            score = max(pixel_similarity(a.thumb, b.thumb), pixel_similarity(a.thumb, b.thumb, mirrored=True))
-            same[k] = score >= PIXEL_SAME or (dist["crop"][k] <= ceiling and crop_similarity(a.thumb, b.thumb) >= CROP_SAME)
+            score = max(max(pixel_similarity(a.thumb, b.thumb, mirrored).__dict__.values()) for mirrored in (False, True))
+            same[k] = score >= PIXEL_SAME or (dist["crop"][k] <= CROP_CHECK and crop_similarity(a.thumb, b.thumb) >= CROP_SAME)
     return same
 
 

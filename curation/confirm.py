@@ -3,9 +3,10 @@
 Hashes are the first piece of evidence; before an image is discarded a second, independent one
 must agree. Here that is a pixel-level comparison of the 32x32 grey thumbnails stored at analysis
 (so confirming never decodes an image again): the normalised correlation over the pixels that are
-not clipped in either thumbnail. Brightness changes that clip highlights or shadows leave the rest
-an affine copy (correlation ~1.0), while two different pictures of centred objects on plain
-backgrounds, which hash close by chance, differ where their objects differ.
+not clipped in either thumbnail, plain and with the worst-matching 10 % of them dropped.
+Brightness changes that clip highlights or shadows leave the rest an affine copy, a caption
+touches few pixels, so a copy scores ~0.99+ on one of the two; two different pictures of centred
+objects on plain backgrounds, which hash close by chance, differ all over their objects.
 
 A crop (3-15 % cut from the edges) is aligned first: the best correlation over sub-boxes of one
 thumbnail (5 scales x 5 x 5 positions) resampled onto the other.
@@ -17,6 +18,7 @@ An embedding lookup can replace the pixel score: `Similarity` is any callable
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -27,6 +29,7 @@ Similarity = Callable[[str, str], "float | None"]
 
 CLIP_LOW, CLIP_HIGH = 6, 249     # grey levels treated as clipped
 MIN_VALID = 64                   # fewer unclipped pixels than this: correlate all pixels
+TRIM = 0.10                      # share of worst-matching pixels the trimmed score drops
 CROP_SCALES = (0.97, 0.94, 0.91, 0.88, 0.85)
 CROP_OFFSETS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -35,15 +38,35 @@ def thumb_array(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8).reshape(THUMB_SIDE, THUMB_SIDE).astype(np.float32)
 
 
-def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Masked normalised correlation of `b` (one thumbnail) with each of the thumbnails `a`."""
-    b = b.reshape(1, -1)
-    a = a.reshape(-1, b.shape[1])
+def correlation(a: np.ndarray, b: np.ndarray, trim: float = 0.0) -> np.ndarray:
+    """Normalised correlation of `b` (one thumbnail) with each of the thumbnails `a`, over the
+    pixels unclipped in both; with `trim`, the worst-matching share of those pixels is dropped
+    first, so a local change (a caption, a logo) does not hide that the rest is the same."""
+    b = b.reshape(1, -1).astype(np.float64)
+    a = a.reshape(-1, b.shape[1]).astype(np.float64)
     b = np.broadcast_to(b, a.shape)
     valid = (a > CLIP_LOW) & (a < CLIP_HIGH) & (b > CLIP_LOW) & (b < CLIP_HIGH)
     few = valid.sum(axis=1) < min(MIN_VALID, b.shape[1] // 4)
     valid[few] = True
-    count = valid.sum(axis=1)
+    score = _masked_correlation(a, b, valid)
+    if trim > 0:
+        za, zb = _standardised(a, valid), _standardised(b, valid)
+        residual = np.where(valid, np.abs(za - zb), np.inf)
+        keep = np.maximum(1, np.floor(valid.sum(axis=1) * (1.0 - trim)).astype(int))
+        limit = np.take_along_axis(np.sort(residual, axis=1), (keep - 1)[:, None], axis=1)
+        score = _masked_correlation(a, b, valid & (residual <= limit))
+    return score
+
+
+def _standardised(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    count = valid.sum(axis=1, keepdims=True)
+    mean = (x * valid).sum(axis=1, keepdims=True) / count
+    spread = np.sqrt((((x - mean) * valid) ** 2).sum(axis=1, keepdims=True) / count) + 1e-6
+    return (x - mean) / spread
+
+
+def _masked_correlation(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    count = np.maximum(valid.sum(axis=1), 1)
     a_mean = (a * valid).sum(axis=1) / count
     b_mean = (b * valid).sum(axis=1) / count
     da = (a - a_mean[:, None]) * valid
@@ -56,12 +79,20 @@ def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return score
 
 
-def pixel_similarity(a: bytes, b: bytes, mirrored: bool = False) -> float:
-    """Correlation of two thumbnails, `b` mirrored first when the hashes matched its mirror."""
+@dataclass(frozen=True)
+class PixelScore:
+    """Correlation over all unclipped pixels, and with the worst TRIM of them dropped."""
+
+    full: float
+    trimmed: float
+
+
+def pixel_similarity(a: bytes, b: bytes, mirrored: bool = False) -> PixelScore:
+    """Scores of two thumbnails, `b` mirrored first when the hashes matched its mirror."""
     first, second = thumb_array(a), thumb_array(b)
     if mirrored:
         second = second[:, ::-1]
-    return float(correlation(first, second)[0])
+    return PixelScore(float(correlation(first, second)[0]), float(correlation(first, second, TRIM)[0]))
 
 
 @lru_cache(maxsize=1)
@@ -103,7 +134,8 @@ def _pooled_views(thumb: bytes) -> np.ndarray:
 
 
 def crop_similarity(a: bytes, b: bytes) -> float:
-    """Best correlation of either thumbnail with a crop of the other (which one is the crop is
-    not known), compared at 16x16."""
+    """Best trimmed correlation of either thumbnail with a crop of the other (which one is the
+    crop is not known), compared at 16x16."""
     first, second = _pooled(thumb_array(a)), _pooled(thumb_array(b))
-    return float(max(correlation(_pooled_views(a), second).max(), correlation(_pooled_views(b), first).max()))
+    return float(max(correlation(_pooled_views(a), second, TRIM).max(),
+                     correlation(_pooled_views(b), first, TRIM).max()))

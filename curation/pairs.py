@@ -5,7 +5,8 @@ hash-only rule's reach (`ceiling` + 2), and crops: a whole-image pHash within th
 one of the other image's nine box hashes. Each candidate gets a verdict:
 
 - near_duplicate / conflict (confirmed): pHash within the calibrated radius and the pixel check
-  agreeing (`pixel_threshold`; or `agree_threshold` when dHash is within its radius too), or,
+  agreeing (`pixel_threshold` or `trimmed_threshold`, a little lower when dHash is within its
+  radius too: route `hashes+pixels`), or,
   for two images of the same class, the aligned crop check (`crop_threshold`); an embedding
   cosine replaces the pixel score where a `Similarity` lookup has features for both images.
   Across two judged classes a confirmed pair is a conflict.
@@ -32,7 +33,7 @@ class Pair:
     a: int                          # positions in the item list, a < b
     b: int
     kind: str                       # near_duplicate | conflict | possible_duplicate
-    route: str                      # pixels | hashes | crop | embedding | unconfirmed
+    route: str                      # pixels | hashes+pixels | crop | embedding | unconfirmed
     phash_distance: int
     dhash_distance: int
     crop_distance: int | None
@@ -113,14 +114,14 @@ def _confirm(a, b, p: int, d: int, mirrored: bool, crop_ok: bool, rule: Duplicat
     if cosine is not None:
         close = p <= rule.phash_radius or crop_ok
         return ("embedding" if close and cosine >= rule.embedding_threshold else None), cosine
-    if not (a.thumb and b.thumb):
-        return None, None
-    score = pixel_similarity(a.thumb, b.thumb, mirrored)
+    if not (a.thumb and b.thumb) or (p > rule.phash_radius and not crop_ok):
+        return None, None  # nothing could confirm it: no need to look at the pixels
+    pixels = pixel_similarity(a.thumb, b.thumb, mirrored)
+    score = pixels.trimmed
     if p <= rule.phash_radius:
-        if score >= rule.pixel_threshold:
-            return "pixels", score
-        if d <= rule.dhash_radius and score >= rule.agree_threshold:
-            return "hashes", score
+        relax = rule.agree_margin if d <= rule.dhash_radius else 0.0
+        if pixels.full >= rule.pixel_threshold - relax or pixels.trimmed >= rule.trimmed_threshold - relax:
+            return ("hashes+pixels" if relax else "pixels"), score
     if crop_ok:
         aligned = crop_similarity(a.thumb, b.thumb)
         if aligned >= rule.crop_threshold:

@@ -162,7 +162,7 @@ CREATE TABLE pairs (
     a             TEXT NOT NULL,     -- image ids, a < b
     b             TEXT NOT NULL,
     kind          TEXT NOT NULL,     -- near_duplicate | conflict | possible_duplicate
-    route         TEXT,              -- what matched: hashes | pixels | crop | embedding | unconfirmed
+    route         TEXT,              -- what confirmed it: pixels | hashes+pixels | crop | embedding | unconfirmed
     phash_distance INTEGER,
     dhash_distance INTEGER,
     crop_distance INTEGER,
