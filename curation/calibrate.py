@@ -34,9 +34,12 @@ MIN_COUNT = 20                  # the anchor needs at least this many pairs ...
 ANCHOR_RATE = 1e-4              # ... and at least this share of the sample
 FALLBACK = {"phash": 6, "dhash": 8, "crop": 6}
 DHASH_EXTRA = 6                 # dHash may sit this much further than pHash's ceiling
+CROP_EXTRA = 2                  # ... and a box hash this much (the old rule's pHash leeway)
 PIXEL_SAME = 0.98               # a null pair this alike (pixels) is a copy, not chance
-CROP_SAME = 0.97                # ... or this alike after aligning a crop
-CROP_CHECK = 8                  # crop distances up to this get the (slower) aligned check
+CROP_SAME = 0.95                # ... or this alike after aligning a crop
+CROP_NULL = 200                 # unrelated crop candidates checked to credit the aligned check
+CROP_BAR = (0.95, 0.99)         # the aligned-crop bar: photo-like data ... low-variance data
+CROP_BAR_SPAN = 4               # radius shortfall (bits below the ceiling) that moves it to the top
 UNJUDGED = ("candidate", "none")
 
 
@@ -63,6 +66,7 @@ class Calibration:
     null_pairs: int
     chance_rate: dict[str, float] = field(default_factory=dict)        # per hash, at its radius
     chance_per_1000: dict[str, float] = field(default_factory=dict)    # expected pairs per 1,000 images
+    crop_pass_share: float = 1.0       # share of chance crop candidates the aligned check passes
     fallback: bool = False
     note: str = ""
 
@@ -93,30 +97,57 @@ def calibrate(items: Sequence, ceiling: int, seed: int = 0) -> Calibration:
     table = HashTable.of(items)
     dist = {"phash": table.phash_distance(first, second), "dhash": table.dhash_distance(first, second),
             "crop": table.crop_distance(first, second)}
-    keep = ~_copies(items, first, second, dist, ceiling)
-    limits = {"phash": ceiling, "dhash": ceiling + DHASH_EXTRA, "crop": ceiling}
-    radius, rate, per_1000 = {}, {}, {}
-    for name, values in dist.items():
-        values = values[keep]
-        if values.size == 0:
-            radius[name], rate[name] = min(FALLBACK[name], limits[name]), float("nan")
-            continue
-        radius[name], rate[name] = choose_radius(values, limits[name])
-        per_1000[name] = rate[name] * PAIRS_PER_1000
-    rule = DuplicateRule(radius["phash"], radius["dhash"], radius["crop"], ceiling)
-    return Calibration(rule, n, kind, int(keep.sum()), rate, per_1000)
+    if kind == "random":  # a folder may hold many copies: leave out whole groups of them
+        group = copy_groups(items, ceiling)
+        keep = group[first] != group[second]
+    else:  # copies across classes (conflicts) are rare and barely move the anchored estimate
+        keep = np.ones(first.size, dtype=bool)
+    first, second = first[keep], second[keep]
+    dist = {name: values[keep] for name, values in dist.items()}
+    limits = {"phash": ceiling, "dhash": ceiling + DHASH_EXTRA, "crop": ceiling + CROP_EXTRA}
+    radius, rate = {}, {}
+    for name in ("phash", "dhash"):
+        radius[name], rate[name] = choose_radius(dist[name], limits[name])
+    bar = crop_bar(radius["phash"], ceiling)
+    share = 1.0 if radius["phash"] < ceiling else crop_pass_share(items, first, second, dist["crop"], limits["crop"], bar)
+    radius["crop"], rate["crop"] = choose_radius(dist["crop"], limits["crop"], share)
+    rule = DuplicateRule(radius["phash"], radius["dhash"], radius["crop"], ceiling, crop_threshold=bar)
+    per_1000 = {name: value * PAIRS_PER_1000 for name, value in rate.items()}
+    return Calibration(rule, n, kind, int(first.size), rate, per_1000, crop_pass_share=share)
 
 
-def choose_radius(distances: np.ndarray, limit: int) -> tuple[int, float]:
-    """Largest radius <= limit whose estimated chance rate keeps within the budget, and that rate."""
-    rates = chance_rates(distances)
+def crop_pass_share(items: Sequence, first: np.ndarray, second: np.ndarray, crop_distance: np.ndarray,
+                    ceiling: int, bar: float) -> float:
+    """Share of unrelated crop candidates (the CROP_NULL nearest within the ceiling) that the
+    aligned check would confirm, counted with one pass added (so never zero)."""
+    closest = [k for k in np.argsort(crop_distance, kind="stable")[:CROP_NULL] if crop_distance[k] <= ceiling]
+    checked = [k for k in closest if items[first[k]].thumb and items[second[k]].thumb]
+    passes = sum(crop_similarity(items[first[k]].thumb, items[second[k]].thumb) >= bar for k in checked)
+    return (passes + 1) / (len(checked) + 1)
+
+
+def crop_bar(phash_radius: int, ceiling: int) -> float:
+    """The aligned-crop score a pair must beat. Where the chance rate forced the pHash radius
+    below the ceiling (centred objects on plain backgrounds), objects of one class also align
+    well by chance, so the bar rises from its floor to its top over CROP_BAR_SPAN bits."""
+    low, high = CROP_BAR
+    shortfall = min(1.0, max(0, ceiling - phash_radius) / CROP_BAR_SPAN)
+    return round(low + (high - low) * shortfall, 4)
+
+
+def choose_radius(distances: np.ndarray, limit: int, confirm_share: float = 1.0) -> tuple[int, float]:
+    """Largest radius <= limit whose estimated chance rate (times the share of chance candidates
+    a check would still confirm) keeps within the budget, and that rate."""
+    if distances.size == 0:
+        return 0, float("nan")
+    rates = chance_rates(distances) * confirm_share
     budget = BUDGET_PER_1000 / PAIRS_PER_1000
     best = -1
     for r in range(limit + 1):
         if rates[r] <= budget:
             best = r
     best = max(best, 0)
-    return best, float(rates[best])
+    return best, float(rates[best] / confirm_share)
 
 
 def chance_rates(distances: np.ndarray) -> np.ndarray:
@@ -157,19 +188,22 @@ def null_pairs(items: Sequence, rng: np.random.Generator) -> tuple[str, np.ndarr
     return "random", first, second
 
 
-def _copies(items: Sequence, first: np.ndarray, second: np.ndarray, dist: dict[str, np.ndarray],
-            ceiling: int) -> np.ndarray:
-    """Null pairs the pixel check calls the same picture (exact or near copies)."""
-    close = np.nonzero((dist["phash"] <= ceiling + 2) | (dist["crop"] <= CROP_CHECK))[0]
-    same = np.zeros(first.size, dtype=bool)
-    for k in close:
-        a, b = items[first[k]], items[second[k]]
-        if a.sha256 == b.sha256:
-            same[k] = True
-        elif a.thumb and b.thumb:
-            score = max(max(pixel_similarity(a.thumb, b.thumb, mirrored).__dict__.values()) for mirrored in (False, True))
-            same[k] = score >= PIXEL_SAME or (dist["crop"][k] <= CROP_CHECK and crop_similarity(a.thumb, b.thumb) >= CROP_SAME)
-    return same
+def copy_groups(items: Sequence, ceiling: int) -> np.ndarray:
+    """A group label per item: connected components of the pairs confirmed at the ceiling radii
+    (with looser pixel bars), so that copies of copies count as related too."""
+    from curation.dedupe import UnionFind
+    from curation.pairs import find_pairs
+
+    rule = DuplicateRule(ceiling, ceiling + DHASH_EXTRA, ceiling + CROP_EXTRA, ceiling,
+                         pixel_threshold=PIXEL_SAME - 0.03, trimmed_threshold=PIXEL_SAME, crop_threshold=CROP_SAME)
+    finder = UnionFind(len(items))
+    by_sha: dict[str, int] = {}
+    for position, item in enumerate(items):
+        finder.union(by_sha.setdefault(item.sha256, position), position)
+    for pair in find_pairs(items, rule):
+        if pair.confirmed:
+            finder.union(pair.a, pair.b)
+    return np.array([finder.find(i) for i in range(len(items))])
 
 
 @dataclass(frozen=True)
