@@ -56,6 +56,11 @@ class DuplicateRule:
     agree_margin: float = 0.01        # both lowered by this when pHash and dHash both agree
     crop_threshold: float = 0.985     # best aligned, trimmed crop correlation (16x16), same class only
     embedding_threshold: float = 0.95  # cosine, where a Similarity lookup has features
+    crop_step: float = 0.005          # the crop bar rises by this per box-hash bit beyond ceiling - 2
+
+    def crop_bar_at(self, distance: int) -> float:
+        """A looser box-hash match needs a closer pixel match."""
+        return min(0.995, self.crop_threshold + self.crop_step * max(0, distance - (self.ceiling - 2)))
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,8 @@ def copy_groups(items: Sequence, ceiling: int) -> np.ndarray:
     from curation.pairs import find_pairs
 
     rule = DuplicateRule(ceiling, ceiling + DHASH_EXTRA, ceiling + CROP_EXTRA, ceiling,
-                         pixel_threshold=PIXEL_SAME - 0.03, trimmed_threshold=PIXEL_SAME, crop_threshold=CROP_SAME)
+                         pixel_threshold=PIXEL_SAME - 0.03, trimmed_threshold=PIXEL_SAME, crop_threshold=CROP_SAME,
+                         crop_step=0.0)
     finder = UnionFind(len(items))
     by_sha: dict[str, int] = {}
     for position, item in enumerate(items):

@@ -97,7 +97,7 @@ def verdict(items: Sequence, i: int, j: int, crop_distance: int | None, rule: Du
     p, d, mirrored = distances(a.hashes, b.hashes)
     same_label = label(a) is None or label(b) is None or label(a) == label(b)
     in_crop = crop_distance is not None and crop_distance <= rule.crop_radius
-    route, score = _confirm(a, b, p, d, mirrored, in_crop and same_label, rule, similarity)
+    route, score = _confirm(a, b, p, d, mirrored, crop_distance if in_crop and same_label else None, rule, similarity)
     if route:
         kind = "near_duplicate" if same_label else "conflict"
     elif is_near_duplicate(a.hashes, b.hashes, rule.ceiling) or in_crop:
@@ -107,9 +107,11 @@ def verdict(items: Sequence, i: int, j: int, crop_distance: int | None, rule: Du
     return Pair(i, j, kind, route, p, d, crop_distance, score)
 
 
-def _confirm(a, b, p: int, d: int, mirrored: bool, crop_ok: bool, rule: DuplicateRule,
+def _confirm(a, b, p: int, d: int, mirrored: bool, crop_distance: int | None, rule: DuplicateRule,
              similarity: Similarity | None) -> tuple[str | None, float | None]:
-    """(route, score): the route that confirmed the pair, or None and the best score seen."""
+    """(route, score): the route that confirmed the pair, or None and the best score seen.
+    `crop_distance` is given only where the crop route applies (same class, within the radius)."""
+    crop_ok = crop_distance is not None
     cosine = similarity(a.id, b.id) if similarity else None
     if cosine is not None:
         close = p <= rule.phash_radius or crop_ok
@@ -124,7 +126,7 @@ def _confirm(a, b, p: int, d: int, mirrored: bool, crop_ok: bool, rule: Duplicat
             return ("hashes+pixels" if relax else "pixels"), score
     if crop_ok:
         aligned = crop_similarity(a.thumb, b.thumb)
-        if aligned >= rule.crop_threshold:
+        if aligned >= rule.crop_bar_at(crop_distance):
             return "crop", aligned
         score = max(score, aligned)
     return None, score
