@@ -4,17 +4,20 @@ A fixed radius suits natural photos, where unrelated pictures sit ~29 bits apart
 objects on plain backgrounds (products, X-rays, digits, logos) hash close by chance. So before
 deciding, `calibrate` measures the chance rate on a null sample of pairs: pairs from different
 classes where there are at least two (a labelled set rarely holds the same picture under two
-classes), otherwise random pairs; pairs that the pixel check says are the same picture are left
-out (they are copies, not chance). For each hash it picks the largest radius, up to the ceiling
-(`--threshold`), at which the expected chance pairs stay within `BUDGET_PER_1000` per 1,000 images.
-A candidate within those radii must still pass the confirming check (curation.confirm), so the
-expected chance *discards* are far below that budget.
+classes), otherwise random pairs minus those inside a group of copies (a preliminary, looser
+judgement at the ceiling: a folder may be full of copies, which are not chance). For pHash and
+dHash it picks the largest radius, up to the ceiling (`--threshold`; dHash +6), at which the
+expected chance candidates stay within `BUDGET_PER_1000` per 1,000 images; the box hashes for
+crops get the same budget for the candidates the aligned check would still confirm (a measured
+share of chance crop candidates, never counted as zero). A candidate must then pass the
+confirming check (curation.confirm) before anything is discarded, so expected chance discards are
+far below one per 1,000 images.
 
 Below `MIN_IMAGES` there are too few pairs to measure a rate: a conservative radius is used and
 the calibration says so. The rates that matter (~1e-5) are too small to count reliably, and a
-few true copies the pixel check did not recognise would pass for chance; so rates are counted
-only from an anchor radius where at least `ANCHOR_RATE` of the sample falls, and extrapolated
-log-linearly below it with the slope measured just above it (which overestimates a thinning tail).
+few true copies left in the sample would pass for chance; so rates are counted only from an
+anchor radius where at least `ANCHOR_RATE` of the sample falls, and extrapolated log-linearly
+below it with the slope measured just above it (which overestimates a thinning tail).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from curation.confirm import crop_similarity, pixel_similarity
+from curation.confirm import crop_similarity
+from curation.hashing import BOXES
 
 BUDGET_PER_1000 = 5.0           # expected chance candidate pairs per 1,000 images, per hash
 PAIRS_PER_1000 = 1000 * 999 / 2
@@ -218,7 +222,7 @@ class HashTable:
 
     phash: np.ndarray       # (n, 2): image, mirror
     dhash: np.ndarray       # (n, 2)
-    crops: np.ndarray       # (n, 9); rows of zeros where an item has no crop hashes
+    crops: np.ndarray       # (n, BOXES); rows of zeros where an item has no crop hashes
     has_crops: np.ndarray   # (n,)
 
     @classmethod
@@ -228,10 +232,10 @@ class HashTable:
 
         phash = np.stack([column([i.hashes.phash for i in items]), column([i.hashes.phash_flip for i in items])], 1)
         dhash = np.stack([column([i.hashes.dhash for i in items]), column([i.hashes.dhash_flip for i in items])], 1)
-        crops = np.zeros((len(items), 9), dtype=np.uint64)
+        crops = np.zeros((len(items), BOXES), dtype=np.uint64)
         has = np.zeros(len(items), dtype=bool)
         for k, item in enumerate(items):
-            if len(item.crops) == 9:
+            if len(item.crops) == BOXES:
                 crops[k] = np.array(item.crops, dtype=np.uint64)
                 has[k] = True
         return cls(phash, dhash, crops, has)

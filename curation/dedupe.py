@@ -36,7 +36,7 @@ class DedupeItem:
     bytes: int
     added_at: str
     split: str | None = None       # an image already in a split stays the kept one
-    crops: tuple[int, ...] = ()    # the nine box pHashes (curation.hashing.crop_hashes)
+    crops: tuple[int, ...] = ()    # the box pHashes (curation.hashing.crop_hashes)
     thumb: bytes | None = None     # 32x32 grey thumbnail for the pixel check
 
 

@@ -2,8 +2,9 @@
 its mirror image, so a horizontally flipped copy matches too. Hashes are 64-bit, stored as 16 hex
 digits; `as_int` turns them into numbers for the index.
 
-For crops, each image also gets the pHash of nine boxes of 92 % of its width and height (a 3x3 grid
-of positions): a copy with 3-15 % cut from its edges hashes close to one of its original's boxes.
+For crops, each image also gets the pHash of 18 boxes, of 92 % and of 86 % of its width and height,
+each on a 3x3 grid of positions: a copy with 3-15 % cut from its edges hashes close to one of its
+original's boxes.
 For the confirming pixel check, each image keeps a 32x32 grey thumbnail (1,024 bytes)."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 import imagehash
 from PIL import Image, ImageOps
 
-BOX_SCALE = 0.92
+BOX_SCALES = (0.92, 0.86)
 BOX_POSITIONS = (0.0, 0.5, 1.0)
+BOXES = len(BOX_SCALES) * len(BOX_POSITIONS) ** 2
 THUMB_SIDE = 32
 
 
@@ -31,7 +33,7 @@ class Signature:
     """Everything the duplicate judgement needs of one image, computed once at analysis."""
 
     hashes: ImageHashes
-    crop_hashes: str       # nine 16-hex-digit pHashes, concatenated
+    crop_hashes: str       # BOXES 16-hex-digit pHashes, concatenated
     thumb: bytes           # THUMB_SIDE x THUMB_SIDE grey pixels, row by row
 
 
@@ -45,15 +47,16 @@ def image_hashes(image: Image.Image) -> ImageHashes:
 
 
 def crop_hashes(image: Image.Image) -> str:
-    """pHashes of the 3x3 grid of 92 % boxes, in row order."""
+    """pHashes of the boxes: per scale, the 3x3 grid of positions in row order."""
     grey = image.convert("L")
     width, height = grey.size
-    box_w, box_h = round(width * BOX_SCALE), round(height * BOX_SCALE)
     out = []
-    for fy in BOX_POSITIONS:
-        for fx in BOX_POSITIONS:
-            left, top = round((width - box_w) * fx), round((height - box_h) * fy)
-            out.append(str(imagehash.phash(grey.crop((left, top, left + box_w, top + box_h)))))
+    for scale in BOX_SCALES:
+        box_w, box_h = round(width * scale), round(height * scale)
+        for fy in BOX_POSITIONS:
+            for fx in BOX_POSITIONS:
+                left, top = round((width - box_w) * fx), round((height - box_h) * fy)
+                out.append(str(imagehash.phash(grey.crop((left, top, left + box_w, top + box_h)))))
     return "".join(out)
 
 

@@ -2,7 +2,7 @@
 
 Candidates: pHash (image or mirror) within the larger of the calibrated radius and the old
 hash-only rule's reach (`ceiling` + 2), and crops: a whole-image pHash within the crop radius of
-one of the other image's nine box hashes. Each candidate gets a verdict:
+one of the other image's box hashes. Each candidate gets a verdict:
 
 - near_duplicate / conflict (confirmed): pHash within the calibrated radius and the pixel check
   agreeing (`pixel_threshold` or `trimmed_threshold`, a little lower when dHash is within its
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from curation.calibrate import DuplicateRule
 from curation.confirm import Similarity, crop_similarity, pixel_similarity
-from curation.hashing import as_int, distances, is_near_duplicate
+from curation.hashing import BOXES, as_int, distances, is_near_duplicate
 from curation.index import HammingIndex
 
 UNJUDGED = ("candidate", "none")  # a crawl hint or nothing: not a label that can conflict
@@ -77,7 +77,7 @@ def hash_candidates(items: Sequence, radius: int) -> set[tuple[int, int]]:
 def crop_candidates(items: Sequence, radius: int) -> dict[tuple[int, int], int]:
     """Position pairs where one image's whole pHash is within `radius` of a box of the other,
     with that distance."""
-    with_boxes = [k for k, item in enumerate(items) if len(item.crops) == 9]
+    with_boxes = [k for k, item in enumerate(items) if len(item.crops) == BOXES]
     if len(with_boxes) < 2:
         return {}
     index = HammingIndex([as_int(items[k].hashes.phash) for k in with_boxes], ids=with_boxes, radius_hint=radius)

@@ -20,7 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from curation.calibrate import Calibration, calibrate
-from curation.dedupe import DedupeItem, Decision, Judgement, UnionFind, judge
+from curation.dedupe import DedupeItem, Judgement, UnionFind, judge
 from curation.errors import CurationError
 from curation.hashing import ImageHashes, split_crop_hashes
 from curation.pairs import similar_links

@@ -155,7 +155,7 @@ CREATE INDEX IF NOT EXISTS candidates_query ON candidates (class, engine, query)
 
 DUPLICATE_JUDGEMENT = """
 ALTER TABLE images ADD COLUMN thumb BLOB;        -- 32x32 grey pixels (1,024 bytes): the pixel-level confirm
-ALTER TABLE images ADD COLUMN crop_hashes TEXT;  -- pHashes of 9 boxes of 92 %, 16 hex digits each: crop recall
+ALTER TABLE images ADD COLUMN crop_hashes TEXT;  -- pHashes of boxes (92 % and 86 %, 3x3 positions), 16 hex digits each
 
 -- Every pair the duplicate judgement looked at closely, with its verdict (rebuilt by each curate).
 CREATE TABLE pairs (
