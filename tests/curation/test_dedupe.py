@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from curation.calibrate import DuplicateRule, calibrate
-from curation.dedupe import DedupeItem, decide, keep_key
+from curation.dedupe import DedupeItem, decide, judge, keep_key
 from curation.hashing import ImageHashes, image_hashes, signature, split_crop_hashes
 
 H = ImageHashes("0" * 16, "f" * 16, "0" * 16, "f" * 16)
@@ -48,6 +48,29 @@ def test_group_decisions_duplicates_and_conflicts() -> None:
     assert decisions["a1"].reason == "cross_class_duplicate"
     decisions = {d.id: d for d in decide([item("a1", cls="a"), item("b1", cls="b", label="manual")], RULE)}
     assert decisions["b1"].status == "kept" and decisions["a1"].status == "duplicate"
+
+
+def test_hash_close_but_different_pixels_is_only_a_possible_duplicate() -> None:
+    other = bytes(reversed(THUMB))  # the same hashes, a different picture
+    a, b = item("a1", cls="a"), DedupeItem("b1", "b1", H, "b", "query", 100, 100, 1000, "2026-01-01", None, (), other)
+    judgement = judge([a, b], RULE)
+    assert {d.status for d in judgement.decisions} == {"kept"}, "nothing is discarded without confirmation"
+    assert [(p.kind, p.route) for p in judgement.pairs] == [("possible_duplicate", "unconfirmed")]
+
+
+def test_an_embedding_lookup_replaces_the_pixel_check_where_it_has_features() -> None:
+    other = bytes(reversed(THUMB))
+    a, b = item("a1"), DedupeItem("a2", "a2", H, "a", "query", 100, 100, 1000, "2026-01-01", None, (), other)
+    seen = []
+
+    def cosine(x: str, y: str) -> float | None:
+        seen.append((x, y))
+        return 0.99
+
+    confirmed = judge([a, b], RULE, similarity=cosine)
+    assert seen and [(p.kind, p.route) for p in confirmed.pairs] == [("near_duplicate", "embedding")]
+    assert judge([a, b], RULE, similarity=lambda x, y: None).pairs[0].kind == "possible_duplicate"
+    assert judge([a, b], RULE, similarity=lambda x, y: 0.5).pairs[0].kind == "possible_duplicate"
 
 
 def analysed(id_: str, image: Image.Image, added: str) -> DedupeItem:
