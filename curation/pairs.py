@@ -75,19 +75,24 @@ def hash_candidates(items: Sequence, radius: int) -> set[tuple[int, int]]:
 
 
 def crop_candidates(items: Sequence, radius: int) -> dict[tuple[int, int], int]:
-    """Position pairs where one image's whole pHash is within `radius` of a box of the other,
-    with that distance."""
-    with_boxes = [k for k, item in enumerate(items) if len(item.crops) == BOXES]
-    if len(with_boxes) < 2:
-        return {}
-    index = HammingIndex([as_int(items[k].hashes.phash) for k in with_boxes], ids=with_boxes, radius_hint=radius)
-    queries = [(k, box) for k in with_boxes for box in items[k].crops]
+    """Position pairs of one class (or both unjudged) where one image's whole pHash is within
+    `radius` of a box of the other, with that distance. Searched class by class: the crop route
+    only confirms within a class, and small blocks are compared directly (fast)."""
+    blocks: dict[str | None, list[int]] = {}
+    for k, item in enumerate(items):
+        if len(item.crops) == BOXES:
+            blocks.setdefault(label(item), []).append(k)
     found: dict[tuple[int, int], int] = {}
-    for (owner, _), hits in zip(queries, index.search_many([box for _, box in queries], radius)):
-        for other, distance in hits:
-            if other != owner:
-                key = (min(owner, other), max(owner, other))
-                found[key] = min(found.get(key, 64), distance)
+    for members in blocks.values():
+        if len(members) < 2:
+            continue
+        index = HammingIndex([as_int(items[k].hashes.phash) for k in members], ids=members, radius_hint=radius)
+        queries = [(k, box) for k in members for box in items[k].crops]
+        for (owner, _), hits in zip(queries, index.search_many([box for _, box in queries], radius)):
+            for other, distance in hits:
+                if other != owner:
+                    key = (min(owner, other), max(owner, other))
+                    found[key] = min(found.get(key, 64), distance)
     return found
 
 
