@@ -29,6 +29,7 @@ Similarity = Callable[[str, str], "float | None"]
 
 CLIP_LOW, CLIP_HIGH = 6, 249     # grey levels treated as clipped
 MIN_VALID = 64                   # fewer unclipped pixels than this: correlate all pixels
+TOP_VIEWS = 8                    # crop views that get the trimmed score
 TRIM = 0.10                      # share of worst-matching pixels the trimmed score drops
 CROP_SCALES = (0.97, 0.94, 0.91, 0.88, 0.85)
 CROP_OFFSETS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -127,15 +128,23 @@ def _pooled(thumbs: np.ndarray) -> np.ndarray:
     return thumbs.reshape(*thumbs.shape[:-2], half, 2, half, 2).mean(axis=(-1, -3))
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=1024)
 def _pooled_views(thumb: bytes) -> np.ndarray:
-    """One image's crop views at 16x16 (~128 KB), kept while its pairs are compared."""
-    return _pooled(crop_views(thumb_array(thumb)))
+    """One image's crop views at 16x16 (64 KB), kept while its pairs are compared."""
+    return _pooled(crop_views(thumb_array(thumb))).astype(np.float32)
 
 
+@lru_cache(maxsize=100_000)
 def crop_similarity(a: bytes, b: bytes) -> float:
     """Best trimmed correlation of either thumbnail with a crop of the other (which one is the
-    crop is not known), compared at 16x16."""
+    crop is not known), compared at 16x16. The trimmed score (the slow one) is computed for the
+    TOP_VIEWS views with the best plain correlation only. Remembered: calibration and judgement
+    ask about the same pairs."""
     first, second = _pooled(thumb_array(a)), _pooled(thumb_array(b))
-    return float(max(correlation(_pooled_views(a), second, TRIM).max(),
-                     correlation(_pooled_views(b), first, TRIM).max()))
+    return float(max(_best_view(_pooled_views(a), second), _best_view(_pooled_views(b), first)))
+
+
+def _best_view(views: np.ndarray, other: np.ndarray) -> float:
+    plain = correlation(views, other)
+    top = np.argsort(plain)[-TOP_VIEWS:]
+    return float(correlation(views[top], other, TRIM).max())
