@@ -118,7 +118,8 @@ def calibrate(items: Sequence, ceiling: int, seed: int = 0) -> Calibration:
     for name in ("phash", "dhash"):
         radius[name], rate[name] = choose_radius(dist[name], limits[name])
     bar = crop_bar(radius["phash"], ceiling)
-    share = 1.0 if radius["phash"] < ceiling else crop_pass_share(items, first, second, dist["crop"], limits["crop"], bar)
+    low_variance = bar >= CROP_BAR[1]  # objects of one class align by chance: no credit for the check
+    share = 1.0 if low_variance else crop_pass_share(items, first, second, dist["crop"], bar)
     radius["crop"], rate["crop"] = choose_radius(dist["crop"], limits["crop"], share)
     rule = DuplicateRule(radius["phash"], radius["dhash"], radius["crop"], ceiling, crop_threshold=bar)
     per_1000 = {name: value * PAIRS_PER_1000 for name, value in rate.items()}
@@ -126,10 +127,11 @@ def calibrate(items: Sequence, ceiling: int, seed: int = 0) -> Calibration:
 
 
 def crop_pass_share(items: Sequence, first: np.ndarray, second: np.ndarray, crop_distance: np.ndarray,
-                    ceiling: int, bar: float) -> float:
-    """Share of unrelated crop candidates (the CROP_NULL nearest within the ceiling) that the
-    aligned check would confirm, counted with one pass added (so never zero)."""
-    closest = [k for k in np.argsort(crop_distance, kind="stable")[:CROP_NULL] if crop_distance[k] <= ceiling]
+                    bar: float) -> float:
+    """Share of unrelated crop-like pairs (the CROP_NULL with the nearest box hashes, however
+    near: a small set has few within the radius) that the aligned check would confirm, counted
+    with one pass added (so never zero)."""
+    closest = [k for k in np.argsort(crop_distance, kind="stable")[:CROP_NULL] if crop_distance[k] < 64]
     checked = [k for k in closest if items[first[k]].thumb and items[second[k]].thumb]
     passes = sum(crop_similarity(items[first[k]].thumb, items[second[k]].thumb) >= bar for k in checked)
     return (passes + 1) / (len(checked) + 1)
