@@ -114,15 +114,25 @@ def serve_folder(folder: Path) -> Iterator[str]:
         server.server_close()
 
 
-def run_cli(*args: str, timeout: float = 1800) -> float:
-    """Run `python cli.py ARGS` quietly; returns wall seconds, raises on failure."""
+def run_cli(*args: str, timeout: float = 1800, repo: Path = REPO) -> float:
+    """Run `python cli.py ARGS` quietly (from `repo`, e.g. a baseline checkout); returns wall
+    seconds, raises on failure."""
     start = time.perf_counter()
-    done = subprocess.run([PYTHON, str(REPO / "cli.py"), "-q", *args], cwd=REPO, capture_output=True,
+    done = subprocess.run([PYTHON, str(repo / "cli.py"), "-q", *args], cwd=repo, capture_output=True,
                           text=True, timeout=timeout)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"cli.py {' '.join(args)} failed: {(done.stderr or done.stdout).strip()[-800:]}")
     return elapsed
+
+
+def baseline_checkout(revision: str, dest: Path) -> Path:
+    """The tree of `revision` (e.g. the main branch before a change) exported into `dest`, so a
+    benchmark can run before and after in the same run without touching any worktree."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
 
 
 def peak_rss_mb() -> float:

@@ -2,6 +2,8 @@
 `ratio(seed=1337)` against Harvest `curate` (same 0.8/0.1/0.1 ratios, same seed), on the shared
 photos plus planted near-duplicate copies (one transformed copy of some photos, same class).
 
+`--baseline REV` also runs the Harvest of git revision REV on the same set (before/after).
+
 Two judges: the known groups (a planted copy and its source; files with the same bytes), and an
 independent pHash check (imagehash pHash within 10 bits, which also catches real burst shots).
 """
@@ -75,14 +77,14 @@ def leakage(assign: dict[str, str], truth: dict[str, str], hashes: dict[str, int
             "leaked_names": leaked, "share_known": by_group / len(held) if held else 0.0, "share_phash": by_hash / len(held) if held else 0.0}
 
 
-def run_harvest(folder: Path, work: Path) -> dict[str, str]:
+def run_harvest(folder: Path, work: Path, repo: Path = common.REPO) -> dict[str, str]:
     ws = work / "ws"
     classes = ",".join(sorted(p.name for p in folder.iterdir() if p.is_dir()))
-    common.run_cli("init", str(ws), "--classes", classes)
-    common.run_cli("import", str(ws), str(folder))
-    common.run_cli("curate", str(ws), "--size", "64", "--split", "0.8,0.1,0.1", "--seed", "1337")
+    common.run_cli("init", str(ws), "--classes", classes, repo=repo)
+    common.run_cli("import", str(ws), str(folder), repo=repo)
+    common.run_cli("curate", str(ws), "--size", "64", "--split", "0.8,0.1,0.1", "--seed", "1337", repo=repo)
     manifest = work / "manifest.csv"
-    common.run_cli("export", str(ws), "--out", str(manifest))
+    common.run_cli("export", str(ws), "--out", str(manifest), repo=repo)
     frame = pd.read_csv(manifest, dtype=str).fillna("")
     return {Path(r["source"]).name: r["split"] for _, r in frame.iterrows() if r["split"] in SPLITS}
 
@@ -92,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="20 photos per class + 20 planted copies")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--peer-timeout", type=float, default=600.0)
+    parser.add_argument("--baseline", metavar="REV", help="also run Harvest at git revision REV (before/after)")
     args = parser.parse_args(argv)
     per_class, planted = (20, 20) if args.quick else (None, 300)
 
@@ -100,6 +103,11 @@ def main(argv: list[str] | None = None) -> dict:
         folder = work / "set"
         truth = build_set(folder, per_class, planted)
         hashes = phashes(folder)
+        before = None
+        if args.baseline:
+            (work / "before").mkdir()
+            repo = common.baseline_checkout(args.baseline, work / "baseline")
+            before = leakage(run_harvest(folder, work / "before", repo), truth, hashes)
         harvest = leakage(run_harvest(folder, work), truth, hashes)
         peer_run = ({"status": "skipped"} if args.no_peers else
                     peers.run_peer("split-folders", "splitfolders_run.py", [str(folder), str(work / "sf")],
@@ -109,6 +117,10 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [["harvest curate (seed 1337)", harvest["train"], harvest["held_out"],
              f"{harvest['leaked_known']} ({harvest['share_known']:.1%})",
              f"{harvest['leaked_phash']} ({harvest['share_phash']:.1%})"]]
+    if before:
+        rows.insert(0, [f"harvest before ({args.baseline})", before["train"], before["held_out"],
+                        f"{before['leaked_known']} ({before['share_known']:.1%})",
+                        f"{before['leaked_phash']} ({before['share_phash']:.1%})"])
     if peer_run["status"] == "ok":
         rows.append(["split-folders ratio(seed=1337)", peer["train"], peer["held_out"],
                      f"{peer['leaked_known']} ({peer['share_known']:.1%})",
@@ -125,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
                "judges": {"known": "planted copy + its source, identical bytes",
                           "phash": "imagehash pHash within 10 bits of any train image"},
                "goal": "0 leaked"}
+    if before:
+        payload["before"] = {**before, "revision": args.baseline}
     common.write_result(NAME, payload, ("split-folders",))
     return payload
 

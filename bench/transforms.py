@@ -23,6 +23,14 @@ def _crop(im: Image.Image, rng: random.Random) -> Image.Image:
     return im.crop((left, top, im.width - (dx - left), im.height - (dy - top)))
 
 
+def _crop_large(im: Image.Image, rng: random.Random) -> Image.Image:
+    """10-15 % cut from the edges (issue 14: the misses of the earlier rule)."""
+    share = rng.uniform(0.10, 0.15)
+    dx, dy = round(im.width * share), round(im.height * share)
+    left, top = rng.randint(0, dx), rng.randint(0, dy)
+    return im.crop((left, top, im.width - (dx - left), im.height - (dy - top)))
+
+
 def _brightness(im: Image.Image, rng: random.Random) -> Image.Image:
     return ImageEnhance.Brightness(im).enhance(rng.choice([0.8, 0.85, 1.15, 1.2]))
 
@@ -39,6 +47,7 @@ TRANSFORMS: dict[str, Callable[[Image.Image, random.Random], Image.Image]] = {
     "resize": _resize,
     "jpeg30": lambda im, rng: im,            # the transform is the save quality below
     "crop": _crop,
+    "crop_large": _crop_large,
     "brightness": _brightness,
     "overlay": _overlay,
     "flip": lambda im, rng: ImageOps.mirror(im),

@@ -21,7 +21,8 @@ def curate(
     resize_mode: Annotated[Optional[str], typer.Option(help="center-crop|pad|keep-ratio|stretch.")] = None,
     split: Annotated[Optional[str], typer.Option(help="train,val,test ratios, e.g. 0.8,0.1,0.1.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Split seed.")] = None,
-    threshold: Annotated[Optional[int], typer.Option(help="Near-duplicate Hamming radius on 64-bit pHash.")] = None,
+    threshold: Annotated[Optional[int], typer.Option(
+        help="Ceiling of the near-duplicate radius (bits of 64-bit pHash); the radius itself is calibrated to the data.")] = None,
     format: Annotated[Optional[str], typer.Option("--format", help="jpg|png|webp.")] = None,
     resplit: Annotated[bool, typer.Option(help="Redo the split, test included (normally frozen).")] = False,
     workers: Annotated[Optional[int], typer.Option(help="Processes (default: every core).")] = None,
@@ -57,13 +58,16 @@ def curate(
         table.add_row(name, *(str(counts.get(s, 0)) for s in ("train", "val", "test")))
     console.out.print(table)
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
+    console.info(summary.calibration_text)
     console.info(f"analysed {summary.analysed} new images; duplicates {summary.duplicates}, conflicts "
-                 f"{summary.conflicts}, rejected: {rejected}; wrote {summary.written}, removed {summary.removed}")
+                 f"{summary.conflicts}, possible duplicates kept {summary.possible_duplicates} pairs, "
+                 f"rejected: {rejected}; wrote {summary.written}, removed {summary.removed}")
 
 
 def dedupe(
     folder: Annotated[Path, typer.Argument(help="Any folder of images (searched recursively).")],
-    threshold: Annotated[int, typer.Option(help="Near-duplicate Hamming radius on 64-bit pHash.")] = 10,
+    threshold: Annotated[int, typer.Option(
+        help="Ceiling of the near-duplicate radius (bits of 64-bit pHash); the radius itself is calibrated to the folder.")] = 10,
     out: Annotated[Optional[Path], typer.Option(help="Write the groups as CSV (group, file, kept).")] = None,
 ) -> None:
     """Find exact and near-duplicate groups in any folder (the kept file first)."""
@@ -74,7 +78,8 @@ def dedupe(
         raise CurationError(f"folder not found: {folder}")
     if not 0 <= threshold <= 32:
         raise CurationError(f"--threshold must be between 0 and 32 bits, got {threshold}")
-    groups, bad = dedupe_folder(folder, threshold)
+    result = dedupe_folder(folder, threshold)
+    groups, bad = result.groups, result.unreadable
     if out:
         with open(out, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -87,10 +92,13 @@ def dedupe(
         console.info(f"group {number}: keep {group.kept}")
         for dup in group.duplicates:
             console.info(f"    duplicate {dup}")
+    for first, second in result.possible:
+        console.info(f"possible duplicate (not confirmed, both kept): {first} ~ {second}")
     for path, reason in bad:
         console.info(f"unreadable {path}: {reason}")
-    console.info(f"{len(groups)} duplicate groups, {sum(len(g.duplicates) for g in groups)} duplicates"
-                 f"{f', written to {out}' if out else ''}")
+    console.info(result.calibration.describe())
+    console.info(f"{len(groups)} duplicate groups, {sum(len(g.duplicates) for g in groups)} duplicates, "
+                 f"{len(result.possible)} possible duplicates{f', written to {out}' if out else ''}")
 
 
 def register(app: typer.Typer) -> None:

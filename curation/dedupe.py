@@ -1,10 +1,11 @@
 """Duplicate groups and the rule for which copy is kept.
 
-Exact copies share a sha256; near copies are found with the Hamming index over pHash (the image
-and its mirror) and verified with `hashing.is_near_duplicate`. Groups are connected components
-(union-find). In each group one image is kept by an explicit rule; the rest point at it.
-A group whose images carry different classes is a conflict (excluded from training) unless
-manual labels settle it.
+Exact copies share a sha256; near copies are the confirmed pairs of `curation.pairs` (hash-close
+within the calibrated radius *and* confirmed by a second, independent check). Groups are
+connected components (union-find). In each group one image is kept by an explicit rule; the rest
+point at it. A group whose images carry different classes is a conflict (excluded from training)
+unless manual labels settle it. Unconfirmed pairs discard nothing: they come back as
+`possible_duplicate` pairs for the report.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from curation.hashing import ImageHashes, as_int, is_near_duplicate
-from curation.index import HammingIndex
+from curation.calibrate import Calibration, DuplicateRule, calibrate
+from curation.confirm import Similarity
+from curation.hashing import ImageHashes
+from curation.pairs import UNJUDGED, Pair, find_pairs
 
 LABEL_RANK = {"manual": 0, "query": 1, "pseudo": 2, "candidate": 3, "none": 4}
-UNJUDGED = ("candidate", "none")  # a crawl hint or nothing: not a label that can conflict
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class DedupeItem:
     bytes: int
     added_at: str
     split: str | None = None       # an image already in a split stays the kept one
+    crops: tuple[int, ...] = ()    # the box pHashes (curation.hashing.crop_hashes)
+    thumb: bytes | None = None     # 32x32 grey thumbnail for the pixel check
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,12 @@ class Decision:
     duplicate_of: str | None
     group_id: str
     class_name: str | None         # the class the kept image carries (manual may override)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    decisions: list[Decision]
+    pairs: list[Pair]              # confirmed and possible pairs (positions in the item list)
 
 
 def keep_key(item: DedupeItem) -> tuple:
@@ -75,22 +85,9 @@ class UnionFind:
         return out
 
 
-def near_pairs(items: Sequence[DedupeItem], threshold: int, verify_margin: int = 0) -> list[tuple[int, int]]:
-    """Index pairs of items that are near duplicates (mirror included), verified."""
-    hashes = [as_int(i.hashes.phash) for i in items] + [as_int(i.hashes.phash_flip) for i in items]
-    owners = list(range(len(items))) * 2
-    index = HammingIndex(hashes, ids=owners, radius_hint=threshold + 2 + verify_margin)
-    pairs = set()
-    for a, b, _ in index.pairs(threshold + 2 + verify_margin):
-        i, j = owners[a], owners[b]
-        if i != j:
-            pairs.add((min(i, j), max(i, j)))
-    return [(i, j) for i, j in sorted(pairs)
-            if is_near_duplicate(items[i].hashes, items[j].hashes, threshold + verify_margin)]
-
-
-def group_items(items: Sequence[DedupeItem], threshold: int, margin: int = 0) -> UnionFind:
-    """Connected components over exact (sha256) and near-duplicate links."""
+def judge(items: Sequence[DedupeItem], rule: DuplicateRule, similarity: Similarity | None = None) -> Judgement:
+    """A decision for every item (kept, duplicate of the kept one, or conflict) and the pairs."""
+    pairs = find_pairs(items, rule, similarity)
     finder = UnionFind(len(items))
     by_sha: dict[str, int] = {}
     for position, item in enumerate(items):
@@ -98,19 +95,18 @@ def group_items(items: Sequence[DedupeItem], threshold: int, margin: int = 0) ->
             finder.union(by_sha[item.sha256], position)
         else:
             by_sha[item.sha256] = position
-    for i, j in near_pairs(items, threshold, margin):
-        finder.union(i, j)
-    return finder
-
-
-def decide(items: Sequence[DedupeItem], threshold: int) -> list[Decision]:
-    """A decision for every item: kept, duplicate of the kept one, or conflict."""
-    finder = group_items(items, threshold)
+    for pair in pairs:
+        if pair.confirmed:
+            finder.union(pair.a, pair.b)
     decisions: list[Decision] = []
     for members in finder.groups().values():
         group = sorted((items[i] for i in members), key=keep_key)
         decisions.extend(decide_group(group))
-    return decisions
+    return Judgement(decisions, pairs)
+
+
+def decide(items: Sequence[DedupeItem], rule: DuplicateRule, similarity: Similarity | None = None) -> list[Decision]:
+    return judge(items, rule, similarity).decisions
 
 
 def decide_group(group: list[DedupeItem]) -> list[Decision]:
@@ -140,37 +136,51 @@ class DuplicateGroup:
     duplicates: tuple[Path, ...]
 
 
-def dedupe_folder(folder: Path, threshold: int = 10) -> tuple[list[DuplicateGroup], list[tuple[Path, str]]]:
-    """Duplicate groups among the images under `folder` (kept file first), and unreadable files."""
+@dataclass(frozen=True)
+class FolderResult:
+    groups: list[DuplicateGroup]
+    unreadable: list[tuple[Path, str]]
+    calibration: Calibration
+    possible: list[tuple[Path, Path]]     # hash-close pairs the check did not confirm (both kept)
+
+
+def dedupe_folder(folder: Path, threshold: int = 10) -> FolderResult:
+    """Duplicate groups among the images under `folder` (kept file first), by the same calibrated
+    rule as `curate`, and the files that could not be read."""
     import hashlib
 
-    from curation.hashing import image_hashes
-    from curation.validate import ValidationLimits, open_normalized
     from curation.errors import Rejected
+    from curation.hashing import signature, split_crop_hashes
+    from curation.validate import ValidationLimits
+    from curation.workers import open_for_analysis
 
     items, paths, bad = [], [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
-            image = open_normalized(path, ValidationLimits(min_side=1, max_aspect=1000), draft=256)
-            width, height = header_size(path)
+            image, (width, height) = open_for_analysis(path, ValidationLimits(min_side=1, max_aspect=1000))
         except Rejected as exc:
             bad.append((path, exc.reason))
             continue
         except OSError as exc:
             bad.append((path, f"unreadable: {exc.strerror or exc}"))
             continue
-        items.append(DedupeItem(str(len(items)), hashlib.sha256(data).hexdigest(), image_hashes(image), None,
-                                "none", width, height, len(data), f"{len(items):012d}"))
+        sig = signature(image)
+        items.append(DedupeItem(str(len(items)), hashlib.sha256(data).hexdigest(), sig.hashes, None, "none",
+                                width, height, len(data), f"{len(items):012d}", None,
+                                split_crop_hashes(sig.crop_hashes), sig.thumb))
         paths.append(path)
+    calibration = calibrate(items, threshold)
+    judgement = judge(items, calibration.rule)
     groups = []
-    for decision_group in _grouped(decide(items, threshold)):
+    for decision_group in _grouped(judgement.decisions):
         kept = next(d for d in decision_group if d.status == "kept")
         dups = tuple(paths[int(d.id)] for d in decision_group if d.status == "duplicate")
         if dups:
             groups.append(DuplicateGroup(paths[int(kept.id)], dups))
-    return groups, bad
+    possible = [(paths[p.a], paths[p.b]) for p in judgement.pairs if p.kind == "possible_duplicate"]
+    return FolderResult(groups, bad, calibration, possible)
 
 
 def _grouped(decisions: list[Decision]) -> list[list[Decision]]:
@@ -179,10 +189,3 @@ def _grouped(decisions: list[Decision]) -> list[list[Decision]]:
         groups.setdefault(d.group_id, []).append(d)
     return list(groups.values())
 
-
-def header_size(path: Path) -> tuple[int, int]:
-    """Width and height from the file header (before any draft-mode downscaling)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.size

@@ -1,13 +1,26 @@
 """Perceptual hashes behind one small interface. Each image gets pHash and dHash of itself and of
 its mirror image, so a horizontally flipped copy matches too. Hashes are 64-bit, stored as 16 hex
-digits; `as_int` turns them into numbers for the index."""
+digits; `as_int` turns them into numbers for the index.
+
+For crops, each image also gets the pHash of 18 boxes, of 92 % and of 86 % of its width and height,
+each on a 3x3 grid of positions: a copy with 3-15 % cut from its edges hashes close to one of its
+original's boxes.
+For the confirming pixel check, each image keeps a 32x32 grey thumbnail (1,024 bytes)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import imagehash
+import numpy as np
+import scipy.fftpack
 from PIL import Image, ImageOps
+
+BOX_SCALES = (0.92, 0.86)
+BOX_POSITIONS = (0.0, 0.5, 1.0)
+BOXES = len(BOX_SCALES) * len(BOX_POSITIONS) ** 2
+BOX_SOURCE = 96
+THUMB_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -16,6 +29,15 @@ class ImageHashes:
     phash_flip: str
     dhash: str
     dhash_flip: str
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Everything the duplicate judgement needs of one image, computed once at analysis."""
+
+    hashes: ImageHashes
+    crop_hashes: str       # BOXES 16-hex-digit pHashes, concatenated
+    thumb: bytes           # THUMB_SIDE x THUMB_SIDE grey pixels, row by row
 
 
 def image_hashes(image: Image.Image) -> ImageHashes:
@@ -27,6 +49,42 @@ def image_hashes(image: Image.Image) -> ImageHashes:
     )
 
 
+def crop_hashes(image: Image.Image) -> str:
+    """pHashes of the boxes: per scale, the 3x3 grid of positions in row order. Computed as
+    imagehash's pHash (32x32 LANCZOS, DCT, 8x8 low frequencies above their median), all boxes in
+    one batch from a BOX_SOURCE-pixel grey copy, which keeps 18 hashes cheap."""
+    grey = image.convert("L")
+    if max(grey.size) > BOX_SOURCE:
+        grey = grey.resize((min(grey.width, BOX_SOURCE), min(grey.height, BOX_SOURCE)), Image.Resampling.BOX)
+    width, height = grey.size
+    pixels = []
+    for scale in BOX_SCALES:
+        box_w, box_h = width * scale, height * scale
+        for fy in BOX_POSITIONS:
+            for fx in BOX_POSITIONS:
+                left, top = (width - box_w) * fx, (height - box_h) * fy
+                box = (left, top, left + box_w, top + box_h)
+                pixels.append(np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS, box=box), dtype=np.float64))
+    dct = scipy.fftpack.dct(scipy.fftpack.dct(np.stack(pixels), axis=1), axis=2)[:, :8, :8].reshape(len(pixels), 64)
+    bits = dct > np.median(dct, axis=1, keepdims=True)
+    return np.packbits(bits, axis=1).tobytes().hex()  # row by row, as imagehash writes its hex
+
+
+def thumbnail(image: Image.Image) -> bytes:
+    """The grey thumbnail the pixel check compares (aspect squashed, as pHash does)."""
+    return image.convert("L").resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX).tobytes()
+
+
+def signature(image: Image.Image) -> Signature:
+    return Signature(image_hashes(image), crop_hashes(image), thumbnail(image))
+
+
+def split_crop_hashes(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    return tuple(int(text[k:k + 16], 16) for k in range(0, len(text), 16))
+
+
 def as_int(hex_hash: str) -> int:
     return int(hex_hash, 16)
 
@@ -35,18 +93,23 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+def distances(a: ImageHashes, b: ImageHashes) -> tuple[int, int, bool]:
+    """(pHash distance, dHash distance, mirrored): the orientation with the closer pHash, and the
+    dHash distance in that same orientation."""
+    straight = hamming(as_int(a.phash), as_int(b.phash)), hamming(as_int(a.dhash), as_int(b.dhash))
+    mirrored = hamming(as_int(a.phash), as_int(b.phash_flip)), hamming(as_int(a.dhash), as_int(b.dhash_flip))
+    if mirrored < straight:
+        return mirrored[0], mirrored[1], True
+    return straight[0], straight[1], False
+
+
 def is_near_duplicate(a: ImageHashes, b: ImageHashes, threshold: int) -> bool:
-    """The verified rule: pHash within `threshold` and dHash agreeing (same orientation), or a
-    slightly larger pHash distance backed by a closer dHash (small crops). Tuned on the flowers
-    photos with resize / JPEG 30 / crop / brightness / overlay / flip / greyscale copies."""
+    """The hash-only rule used before issue 14 (now the ceiling of what can be a candidate): pHash
+    within `threshold` and dHash agreeing (same orientation), or a slightly larger pHash distance
+    backed by a closer dHash (small crops)."""
     for b_phash, b_dhash in ((b.phash, b.dhash), (b.phash_flip, b.dhash_flip)):
         p = hamming(as_int(a.phash), as_int(b_phash))
         d = hamming(as_int(a.dhash), as_int(b_dhash))
         if (p <= threshold and d <= threshold + 6) or (p <= threshold + 2 and d <= threshold + 4):
             return True
     return False
-
-
-def is_similar(a: ImageHashes, b: ImageHashes, threshold: int, margin: int) -> bool:
-    """Looser than a duplicate: same scene (burst shots). Such images share a split."""
-    return is_near_duplicate(a, b, threshold + margin)

@@ -19,9 +19,11 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from curation.dedupe import DedupeItem, Decision, decide, group_items
+from curation.calibrate import Calibration, calibrate
+from curation.dedupe import DedupeItem, Judgement, UnionFind, judge
 from curation.errors import CurationError
-from curation.hashing import ImageHashes
+from curation.hashing import ImageHashes, split_crop_hashes
+from curation.pairs import similar_links
 from curation.quality import ALL_FLAGS
 from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec
 from curation.split import SplitItem, plan_splits
@@ -44,7 +46,7 @@ class CurateConfig:
     resize_mode: str = "center-crop"
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 1337
-    threshold: int = 10
+    threshold: int = 10                   # ceiling of the calibrated near-duplicate radius (bits)
     format: str = "jpg"
     quality: int = 90
     resplit: bool = False
@@ -88,6 +90,9 @@ class CurateSummary:
     written: int = 0
     removed: int = 0
     unlabelled: int = 0
+    possible_duplicates: int = 0          # hash-close pairs not confirmed: both images kept
+    calibration: dict = field(default_factory=dict)   # curation.calibrate.Calibration.as_dict()
+    calibration_text: str = ""
 
 
 def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None) -> CurateSummary:
@@ -95,20 +100,44 @@ def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None
         stage = catalog.insert("INSERT INTO stage_runs (stage, params, started_at) VALUES ('curate', ?, ?)",
                                (json.dumps(asdict(config)), utc_now()))
         analysed = _analyse_new(ws, catalog, config, progress)
-        decisions = decide(_dedupe_items(catalog), config.threshold)
-        summary = _apply_decisions(catalog, decisions, config)
+        items = _dedupe_items(catalog)
+        calibration = calibrate(items, config.threshold, seed=config.seed)
+        judgement = judge(items, calibration.rule)
+        _record_calibration(catalog, stage, config, calibration)
+        possible = _record_pairs(catalog, items, judgement)
+        summary = _apply_decisions(catalog, items, judgement, calibration, config)
         written, removed = _materialise(ws, catalog, config, progress)
         _write_metadata(ws, catalog)
         summary = CurateSummary(analysed, summary.rejected, summary.duplicates, summary.conflicts,
-                                summary.splits, written, removed, summary.unlabelled)
+                                summary.splits, written, removed, summary.unlabelled, possible,
+                                calibration.as_dict(), calibration.describe())
         catalog.execute("UPDATE stage_runs SET ended_at = ?, counts = ? WHERE id = ?",
                         (utc_now(), json.dumps(asdict(summary)), stage))
     return summary
 
 
+def _record_calibration(catalog: Catalog, stage: int, config: CurateConfig, calibration: Calibration) -> None:
+    """The stage's saved config gets the effective radii it ran with, beside the flags it was given."""
+    params = {**asdict(config), "calibration": calibration.as_dict()}
+    catalog.execute("UPDATE stage_runs SET params = ? WHERE id = ?", (json.dumps(params), stage))
+
+
+def _record_pairs(catalog: Catalog, items: list[DedupeItem], judgement: Judgement) -> int:
+    """Rebuild the pairs table from this run's judgement; returns the possible duplicates."""
+    with catalog.transaction() as conn:
+        conn.execute("DELETE FROM pairs")
+        conn.executemany(
+            "INSERT OR REPLACE INTO pairs (a, b, kind, route, phash_distance, dhash_distance, crop_distance, score)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*sorted((items[p.a].id, items[p.b].id)), p.kind, p.route, p.phash_distance, p.dhash_distance,
+              p.crop_distance, p.score) for p in judgement.pairs])
+    return sum(1 for p in judgement.pairs if p.kind == "possible_duplicate")
+
+
 def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, progress: Progress | None) -> int:
-    rows = catalog.all("SELECT id, path FROM images WHERE path IS NOT NULL AND dhash_flip IS NULL"
-                       " AND status IN ('stored', 'unlabelled', 'duplicate', 'accepted')")
+    """Images without a thumbnail: new ones, and those analysed before the thumbnail existed."""
+    rows = catalog.all("SELECT id, path FROM images WHERE path IS NOT NULL AND thumb IS NULL"
+                       " AND status IN ('stored', 'unlabelled', 'duplicate', 'accepted', 'conflict')")
     jobs = [f"{r['id']}\0{ws.root / r['path']}" for r in rows]
     results = _map(analyse, jobs, config)
     for done, result in enumerate(results, start=1):
@@ -128,17 +157,18 @@ def _map(function, jobs: list[str], config: CurateConfig):
 
 
 def _record_analysis(catalog: Catalog, result: Analysis, config: CurateConfig) -> None:
-    if result.hashes is None:
+    if result.signature is None:
         catalog.execute("UPDATE images SET status = 'rejected', reason = ?, split = NULL WHERE id = ?",
                         (result.reason, result.id))
         return
     rejecting = [f for f in result.flags if f in config.reject_flags]
-    h = result.hashes
+    h = result.signature.hashes
     catalog.execute(
-        "UPDATE images SET phash = ?, phash_flip = ?, dhash = ?, dhash_flip = ?, flags = ?,"
-        " status = CASE WHEN ? IS NOT NULL THEN 'rejected' ELSE status END,"
+        "UPDATE images SET phash = ?, phash_flip = ?, dhash = ?, dhash_flip = ?, crop_hashes = ?, thumb = ?,"
+        " flags = ?, status = CASE WHEN ? IS NOT NULL THEN 'rejected' ELSE status END,"
         " reason = CASE WHEN ? IS NOT NULL THEN ? ELSE reason END WHERE id = ?",
-        (h.phash, h.phash_flip, h.dhash, h.dhash_flip, ",".join(result.flags) or None,
+        (h.phash, h.phash_flip, h.dhash, h.dhash_flip, result.signature.crop_hashes, result.signature.thumb,
+         ",".join(result.flags) or None,
          rejecting[0] if rejecting else None, rejecting[0] if rejecting else None,
          rejecting[0] if rejecting else None, result.id))
 
@@ -159,7 +189,7 @@ def _dedupe_items(catalog: Catalog) -> list[DedupeItem]:
     return [DedupeItem(
         r["id"], r["sha256"], ImageHashes(r["phash"], r["phash_flip"], r["dhash"], r["dhash_flip"]),
         r["class"], r["label_source"], r["width"] or 0, r["height"] or 0, r["bytes"] or 0, r["added_at"],
-        current_split(r)) for r in rows]
+        current_split(r), split_crop_hashes(r["crop_hashes"]), r["thumb"]) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -171,18 +201,35 @@ class _Applied:
     unlabelled: int
 
 
-def _apply_decisions(catalog: Catalog, decisions: list[Decision], config: CurateConfig) -> _Applied:
+def split_groups(items: list[DedupeItem], judgement: Judgement, calibration: Calibration,
+                 margin: int) -> dict[str, str]:
+    """Group id of each item for the split. Look-alikes (both hashes within the calibrated radii
+    + `margin`), confirmed pairs (linking kept images through their duplicates) and possible
+    duplicates within the calibrated radii share a split. Possible duplicates found only by the
+    ceiling rule do not: in a low-variance domain they chain whole classes together."""
+    rule = calibration.rule
+    finder = UnionFind(len(items))
+    for i, j in similar_links(items, rule, margin):
+        finder.union(i, j)
+    for pair in judgement.pairs:
+        close_crop = pair.crop_distance is not None and pair.crop_distance <= rule.crop_radius
+        if pair.confirmed or pair.phash_distance <= rule.phash_radius or close_crop:
+            finder.union(pair.a, pair.b)
+    group_of = {}
+    for members in finder.groups().values():
+        leader = min(items[m].id for m in members)
+        for m in members:
+            group_of[items[m].id] = leader
+    return group_of
+
+
+def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judgement, calibration: Calibration,
+                     config: CurateConfig) -> _Applied:
     rows = {r["id"]: r for r in catalog.all("SELECT id, class, label_source, split, status FROM images")}
+    decisions = judgement.decisions
     kept = [d for d in decisions if d.status == "kept"]
     trainable = [d for d in kept if d.class_name and rows[d.id]["label_source"] not in UNJUDGED_LABELS]
-    items_by_id = {i.id: i for i in _dedupe_items(catalog)}
-    similar = group_items([items_by_id[d.id] for d in trainable], config.threshold, config.similar_margin)
-    components = similar.groups()
-    group_of = {}
-    for members in components.values():
-        leader = min(trainable[m].id for m in members)
-        for m in members:
-            group_of[trainable[m].id] = leader
+    group_of = split_groups(items, judgement, calibration, config.similar_margin)
     plan = plan_splits(
         [SplitItem(d.id, d.class_name or "", group_of[d.id],
                    current_split(rows[d.id]),

@@ -93,7 +93,9 @@ def build_report(ws: Workspace) -> Path:
             _summary(ws, catalog, rows),
             _balance(catalog),
             _rejected(ws, rows),
+            _calibration(catalog),
             _duplicates(ws, rows),
+            _possible(ws, catalog, rows),
             _conflicts(ws, rows),
             _sheets(ws, rows),
             _engines(catalog),
@@ -205,6 +207,56 @@ def _duplicates(ws: Workspace, rows: list[Row]) -> str:
     return f"<h2 id=duplicates>Duplicate clusters ({len(clusters)})</h2>" + "".join(parts) + more
 
 
+def _calibration(catalog: Catalog) -> str:
+    """The radii the last curate ran with and the chance rates they came from."""
+    row = catalog.one("SELECT params FROM stage_runs WHERE stage='curate' ORDER BY id DESC LIMIT 1")
+    try:
+        calibration = json.loads(row["params"] or "{}").get("calibration") if row else None
+        rule = calibration["rule"]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return ""
+    rates, per_1000 = calibration.get("chance_rate") or {}, calibration.get("chance_per_1000") or {}
+    body = "".join(
+        f"<tr><td>{esc(name)}</td><td>{esc(rule.get(key))}</td><td>{_rate(rates.get(name))}</td>"
+        f"<td>{_rate(per_1000.get(name), '.2f')}</td></tr>"
+        for name, key in (("phash", "phash_radius"), ("dhash", "dhash_radius"), ("crop", "crop_radius")))
+    if calibration.get("fallback"):
+        how = esc(calibration.get("note"))
+    else:
+        how = (f"Measured on {esc(calibration.get('null_pairs'))} {esc(str(calibration.get('null')).replace('_', '-'))}"
+               " pairs of unrelated images.")
+    return ("<h2 id=calibration>Duplicate radius</h2>"
+            f"<p>{how} Ceiling (<code>--threshold</code>) {esc(rule.get('ceiling'))} bits. A hash-close pair is"
+            f" discarded only when the pixel check confirms it (correlation ≥ {esc(rule.get('pixel_threshold'))},"
+            f" trimmed ≥ {esc(rule.get('trimmed_threshold'))}; aligned crop ≥ {esc(rule.get('crop_threshold'))}).</p>"
+            "<table><tr><th>hash</th><th>radius (bits)</th><th>chance rate of unrelated pairs</th>"
+            f"<th>expected chance candidates per 1,000 images</th></tr>{body}</table>")
+
+
+def _rate(value: object, spec: str = ".1e") -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "-"
+
+
+def _possible(ws: Workspace, catalog: Catalog, rows: list[Row]) -> str:
+    """Hash-close pairs the check did not confirm: both images kept, shown for a human to judge."""
+    by_id = {r.id: r for r in rows}
+    pairs = catalog.all("SELECT * FROM pairs WHERE kind='possible_duplicate'"
+                        " ORDER BY phash_distance, score DESC, a, b LIMIT 400")
+    total = catalog.scalar("SELECT COUNT(*) FROM pairs WHERE kind='possible_duplicate'") or 0
+    if not total:
+        return "<h2 id=possible>Possible duplicates</h2><p>None: every hash-close pair was confirmed or cleared.</p>"
+    parts = []
+    for pair in [p for p in pairs if p["a"] in by_id and p["b"] in by_id][:40]:
+        a, b = by_id[pair["a"]], by_id[pair["b"]]
+        score = "-" if pair["score"] is None else f"{pair['score']:.3f}"
+        detail = f"pHash {pair['phash_distance']} · dHash {pair['dhash_distance']} · pixels {score}"
+        grid = figure(ws, a, "", f"{a.cls or '-'} · {a.status}") + figure(ws, b, "", f"{b.cls or '-'} · {b.status}")
+        parts.append(f"<div class=cluster><div class=grid>{grid}</div><p class=muted>{esc(detail)}</p></div>")
+    more = f"<p class=muted>{total - len(parts)} more pairs not shown.</p>" if total > len(parts) else ""
+    return (f"<h2 id=possible>Possible duplicates ({total} pairs)</h2><p>Close by hash but not confirmed by"
+            " the pixel check: both images were kept.</p>" + "".join(parts) + more)
+
+
 def _conflicts(ws: Workspace, rows: list[Row]) -> str:
     groups: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
@@ -212,10 +264,19 @@ def _conflicts(ws: Workspace, rows: list[Row]) -> str:
             groups[r.group_id or r.id].append(r)
     if not groups:
         return "<h2 id=conflicts>Cross-class conflicts</h2><p>None.</p>"
-    parts = "".join(f"<div class=cluster><div class=grid>{''.join(figure(ws, r, 'bad', f'{r.cls} ({r.label_source})') for r in items)}</div></div>"
-                    for items in groups.values())
-    return (f"<h2 id=conflicts>Cross-class conflicts ({len(groups)})</h2><p>The same picture under different classes: "
-            f"excluded from training until a manual label settles it.</p>{parts}")
+    by_classes: dict[tuple[str, ...], list[list[Row]]] = defaultdict(list)
+    for items in groups.values():
+        by_classes[tuple(sorted({r.cls or "-" for r in items}))].append(items)
+    parts = []
+    for classes, clusters in sorted(by_classes.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        grids = "".join(f"<div class=cluster><div class=grid>"
+                        f"{''.join(figure(ws, r, 'bad', f'{r.cls} ({r.label_source})') for r in items)}</div></div>"
+                        for items in clusters[:20])
+        parts.append(f"<h3>{esc(' ↔ '.join(classes))} ({len(clusters)})</h3>{grids}")
+    table = "".join(f"<tr><td>{esc(' ↔ '.join(c))}</td><td>{len(v)}</td></tr>" for c, v in sorted(by_classes.items()))
+    return (f"<h2 id=conflicts>Cross-class conflicts ({len(groups)})</h2><p>The same picture under different classes"
+            f" (confirmed by the pixel check): excluded from training until a manual label settles it."
+            f" By class pair:</p><table><tr><th>classes</th><th>conflicts</th></tr>{table}</table>{''.join(parts)}")
 
 
 def _sheets(ws: Workspace, rows: list[Row]) -> str:

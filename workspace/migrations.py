@@ -153,6 +153,25 @@ CREATE INDEX IF NOT EXISTS candidates_url ON candidates (url);
 CREATE INDEX IF NOT EXISTS candidates_query ON candidates (class, engine, query);
 """
 
+DUPLICATE_JUDGEMENT = """
+ALTER TABLE images ADD COLUMN thumb BLOB;        -- 32x32 grey pixels (1,024 bytes): the pixel-level confirm
+ALTER TABLE images ADD COLUMN crop_hashes TEXT;  -- pHashes of boxes (92 % and 86 %, 3x3 positions), 16 hex digits each
+
+-- Every pair the duplicate judgement looked at closely, with its verdict (rebuilt by each curate).
+CREATE TABLE pairs (
+    a             TEXT NOT NULL,     -- image ids, a < b
+    b             TEXT NOT NULL,
+    kind          TEXT NOT NULL,     -- near_duplicate | conflict | possible_duplicate
+    route         TEXT,              -- what confirmed it: pixels | hashes+pixels | crop | embedding | unconfirmed
+    phash_distance INTEGER,
+    dhash_distance INTEGER,
+    crop_distance INTEGER,
+    score         REAL,              -- the confirming similarity (pixel correlation or embedding cosine)
+    PRIMARY KEY (a, b)
+);
+CREATE INDEX pairs_kind ON pairs (kind);
+"""
+
 FEATURE_SETS = """
 -- Embedding caches of frozen backbones (DIR/features/<key>.sqlite), one row per feature spec.
 CREATE TABLE IF NOT EXISTS feature_sets (
@@ -172,6 +191,7 @@ ALTER TABLE candidates ADD COLUMN policy TEXT;
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(3, "indexes for resumable crawls", CRAWL_INDEXES),
+    Migration(4, "duplicate judgement: thumbnails, crop hashes, pairs", DUPLICATE_JUDGEMENT),
     Migration(5, "embedding caches", FEATURE_SETS),
     Migration(6, "settings a candidate failed under", FAILURE_POLICY),
 )

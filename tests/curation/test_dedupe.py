@@ -9,15 +9,18 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
-from curation.dedupe import DedupeItem, decide, keep_key
-from curation.hashing import ImageHashes, image_hashes
+from curation.calibrate import DuplicateRule, calibrate
+from curation.dedupe import DedupeItem, decide, judge, keep_key
+from curation.hashing import ImageHashes, image_hashes, signature, split_crop_hashes
 
 H = ImageHashes("0" * 16, "f" * 16, "0" * 16, "f" * 16)
+THUMB = bytes(range(256)) * 4          # a gradient: the same picture for every synthetic item
+RULE = DuplicateRule(10, 16, 10, 10)
 
 
 def item(id_: str, label: str = "query", cls: str | None = "a", size=(100, 100), nbytes=1000,
          added="2026-01-01", sha=None, split=None) -> DedupeItem:
-    return DedupeItem(id_, sha or id_, H, cls, label, size[0], size[1], nbytes, added, split)
+    return DedupeItem(id_, sha or id_, H, cls, label, size[0], size[1], nbytes, added, split, (), THUMB)
 
 
 def test_keep_rule_order() -> None:
@@ -37,14 +40,45 @@ def test_keep_rule_order() -> None:
 
 
 def test_group_decisions_duplicates_and_conflicts() -> None:
-    decisions = {d.id: d for d in decide([item("q1"), item("q2", size=(300, 300))], threshold=10)}
+    decisions = {d.id: d for d in decide([item("q1"), item("q2", size=(300, 300))], RULE)}
     assert decisions["q2"].status == "kept"
     assert decisions["q1"].status == "duplicate" and decisions["q1"].duplicate_of == "q2"
-    decisions = {d.id: d for d in decide([item("a1", cls="a"), item("b1", cls="b")], threshold=10)}
+    decisions = {d.id: d for d in decide([item("a1", cls="a"), item("b1", cls="b")], RULE)}
     assert {d.status for d in decisions.values()} == {"conflict"}
     assert decisions["a1"].reason == "cross_class_duplicate"
-    decisions = {d.id: d for d in decide([item("a1", cls="a"), item("b1", cls="b", label="manual")], 10)}
+    decisions = {d.id: d for d in decide([item("a1", cls="a"), item("b1", cls="b", label="manual")], RULE)}
     assert decisions["b1"].status == "kept" and decisions["a1"].status == "duplicate"
+
+
+def test_hash_close_but_different_pixels_is_only_a_possible_duplicate() -> None:
+    other = bytes(reversed(THUMB))  # the same hashes, a different picture
+    a, b = item("a1", cls="a"), DedupeItem("b1", "b1", H, "b", "query", 100, 100, 1000, "2026-01-01", None, (), other)
+    judgement = judge([a, b], RULE)
+    assert {d.status for d in judgement.decisions} == {"kept"}, "nothing is discarded without confirmation"
+    assert [(p.kind, p.route) for p in judgement.pairs] == [("possible_duplicate", "unconfirmed")]
+
+
+def test_an_embedding_lookup_replaces_the_pixel_check_where_it_has_features() -> None:
+    other = bytes(reversed(THUMB))
+    a, b = item("a1"), DedupeItem("a2", "a2", H, "a", "query", 100, 100, 1000, "2026-01-01", None, (), other)
+    seen = []
+
+    def cosine(x: str, y: str) -> float | None:
+        seen.append((x, y))
+        return 0.99
+
+    confirmed = judge([a, b], RULE, similarity=cosine)
+    assert seen and [(p.kind, p.route) for p in confirmed.pairs] == [("near_duplicate", "embedding")]
+    assert judge([a, b], RULE, similarity=lambda x, y: None).pairs[0].kind == "possible_duplicate"
+    assert judge([a, b], RULE, similarity=lambda x, y: 0.5).pairs[0].kind == "possible_duplicate"
+
+
+def analysed(id_: str, image: Image.Image, added: str) -> DedupeItem:
+    image = image.copy()
+    image.thumbnail((256, 256))
+    sig = signature(image)
+    return DedupeItem(id_, f"sha-{id_}", sig.hashes, None, "none", *image.size, 1, added, None,
+                      split_crop_hashes(sig.crop_hashes), sig.thumb)
 
 
 def transforms(image: Image.Image, rnd: random.Random) -> dict[str, Image.Image]:
@@ -76,14 +110,13 @@ def test_near_duplicates_of_real_photos_found_without_false_merges(flowers_dir: 
     for n, path in enumerate(files):
         with Image.open(path) as im:
             image = ImageOps.exif_transpose(im).convert("RGB")
-        items.append(DedupeItem(f"o{n}", f"sha-o{n}", image_hashes(image), None, "none", *image.size, 1, f"{n:06d}"))
+        items.append(analysed(f"o{n}", image, f"{n:06d}"))
         if path in originals:
             for name, copy in transforms(image, rnd).items():
                 copy_id = f"c{n}-{name}"
-                items.append(DedupeItem(copy_id, f"sha-{copy_id}", image_hashes(copy), None, "none",
-                                        *copy.size, 1, f"z{n:06d}"))
+                items.append(analysed(copy_id, copy, f"z{n:06d}"))
                 truth[copy_id] = f"o{n}"
-    decisions = {d.id: d for d in decide(items, threshold=10)}
+    decisions = {d.id: d for d in decide(items, calibrate(items, 10).rule)}
     group = {d.id: d.group_id for d in decisions.values()}
     found = sum(group[c] == group[o] for c, o in truth.items())
     recall = found / len(truth)

@@ -1,0 +1,150 @@
+"""The confirming check: are two hash-close images really the same picture?
+
+Hashes are the first piece of evidence; before an image is discarded a second, independent one
+must agree. Here that is a pixel-level comparison of the 32x32 grey thumbnails stored at analysis
+(so confirming never decodes an image again): the normalised correlation over the pixels that are
+not clipped in either thumbnail, plain and with the worst-matching 10 % of them dropped.
+Brightness changes that clip highlights or shadows leave the rest an affine copy, a caption
+touches few pixels, so a copy scores ~0.99+ on one of the two; two different pictures of centred
+objects on plain backgrounds, which hash close by chance, differ all over their objects.
+
+A crop (3-15 % cut from the edges) is aligned first: the best correlation over sub-boxes of one
+thumbnail (5 scales x 5 x 5 positions) resampled onto the other.
+
+An embedding lookup can replace the pixel score: `Similarity` is any callable
+`(id_a, id_b) -> float | None`; None means "no features for this pair", and the pixel check is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from curation.hashing import THUMB_SIDE
+
+Similarity = Callable[[str, str], "float | None"]
+
+CLIP_LOW, CLIP_HIGH = 6, 249     # grey levels treated as clipped
+MIN_VALID = 64                   # fewer unclipped pixels than this: correlate all pixels
+TOP_VIEWS = 8                    # crop views that get the trimmed score
+TRIM = 0.10                      # share of worst-matching pixels the trimmed score drops
+CROP_SCALES = (0.97, 0.94, 0.91, 0.88, 0.85)
+CROP_OFFSETS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def thumb_array(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.uint8).reshape(THUMB_SIDE, THUMB_SIDE).astype(np.float32)
+
+
+def correlation(a: np.ndarray, b: np.ndarray, trim: float = 0.0) -> np.ndarray:
+    """Normalised correlation of `b` (one thumbnail) with each of the thumbnails `a`, over the
+    pixels unclipped in both; with `trim`, the worst-matching share of those pixels is dropped
+    first, so a local change (a caption, a logo) does not hide that the rest is the same."""
+    b = b.reshape(1, -1).astype(np.float64)
+    a = a.reshape(-1, b.shape[1]).astype(np.float64)
+    b = np.broadcast_to(b, a.shape)
+    valid = (a > CLIP_LOW) & (a < CLIP_HIGH) & (b > CLIP_LOW) & (b < CLIP_HIGH)
+    few = valid.sum(axis=1) < min(MIN_VALID, b.shape[1] // 4)
+    valid[few] = True
+    score = _masked_correlation(a, b, valid)
+    if trim > 0:
+        za, zb = _standardised(a, valid), _standardised(b, valid)
+        residual = np.where(valid, np.abs(za - zb), np.inf)
+        keep = np.maximum(1, np.floor(valid.sum(axis=1) * (1.0 - trim)).astype(int))
+        limit = np.take_along_axis(np.sort(residual, axis=1), (keep - 1)[:, None], axis=1)
+        score = _masked_correlation(a, b, valid & (residual <= limit))
+    return score
+
+
+def _standardised(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    count = valid.sum(axis=1, keepdims=True)
+    mean = (x * valid).sum(axis=1, keepdims=True) / count
+    spread = np.sqrt((((x - mean) * valid) ** 2).sum(axis=1, keepdims=True) / count) + 1e-6
+    return (x - mean) / spread
+
+
+def _masked_correlation(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    count = np.maximum(valid.sum(axis=1), 1)
+    a_mean = (a * valid).sum(axis=1) / count
+    b_mean = (b * valid).sum(axis=1) / count
+    da = (a - a_mean[:, None]) * valid
+    db = (b - b_mean[:, None]) * valid
+    denominator = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = (da * db).sum(axis=1) / denominator
+    flat = denominator < 1e-6  # a flat thumbnail: the same picture only if both are flat and alike
+    score[flat] = (np.abs(a_mean - b_mean) < 4.0)[flat].astype(np.float64)
+    return score
+
+
+@dataclass(frozen=True)
+class PixelScore:
+    """Correlation over all unclipped pixels, and with the worst TRIM of them dropped."""
+
+    full: float
+    trimmed: float
+
+
+def pixel_similarity(a: bytes, b: bytes, mirrored: bool = False) -> PixelScore:
+    """Scores of two thumbnails, `b` mirrored first when the hashes matched its mirror."""
+    first, second = thumb_array(a), thumb_array(b)
+    if mirrored:
+        second = second[:, ::-1]
+    return PixelScore(float(correlation(first, second)[0]), float(correlation(first, second, TRIM)[0]))
+
+
+@lru_cache(maxsize=1)
+def _axis_weights() -> np.ndarray:
+    """Linear-interpolation matrices (scale, offset, out, in) that resample a sub-range of an
+    axis of THUMB_SIDE pixels back onto THUMB_SIDE pixels."""
+    n = THUMB_SIDE
+    out = np.zeros((len(CROP_SCALES), len(CROP_OFFSETS), n, n), dtype=np.float32)
+    centres = (np.arange(n) + 0.5) / n
+    for s, scale in enumerate(CROP_SCALES):
+        for o, offset in enumerate(CROP_OFFSETS):
+            source = ((1 - scale) * offset + scale * centres) * n - 0.5
+            low = np.clip(np.floor(source).astype(int), 0, n - 1)
+            high = np.clip(low + 1, 0, n - 1)
+            weight = np.clip(source - np.floor(source), 0, 1)
+            out[s, o, np.arange(n), low] += 1 - weight
+            out[s, o, np.arange(n), high] += weight
+    return out
+
+
+def crop_views(thumb: np.ndarray) -> np.ndarray:
+    """Every sub-box of the grid, resampled to a full thumbnail: (boxes, side, side)."""
+    weights = _axis_weights()                                   # (scale, offset, out, in)
+    rows = weights @ thumb                                      # rows resampled: (s, o, out, in)
+    views = rows[:, :, None] @ weights.transpose(0, 1, 3, 2)[:, None]  # then columns: (s, oy, ox, out, out)
+    return views.reshape(-1, THUMB_SIDE, THUMB_SIDE)
+
+
+def _pooled(thumbs: np.ndarray) -> np.ndarray:
+    """2x2 means: the resampled crop views are slightly blurred, at half size that no longer shows."""
+    half = THUMB_SIDE // 2
+    return thumbs.reshape(*thumbs.shape[:-2], half, 2, half, 2).mean(axis=(-1, -3))
+
+
+@lru_cache(maxsize=1024)
+def _pooled_views(thumb: bytes) -> np.ndarray:
+    """One image's crop views at 16x16 (64 KB), kept while its pairs are compared."""
+    return _pooled(crop_views(thumb_array(thumb))).astype(np.float32)
+
+
+@lru_cache(maxsize=100_000)
+def crop_similarity(a: bytes, b: bytes) -> float:
+    """Best trimmed correlation of either thumbnail with a crop of the other (which one is the
+    crop is not known), compared at 16x16. The trimmed score (the slow one) is computed for the
+    TOP_VIEWS views with the best plain correlation only. Remembered: calibration and judgement
+    ask about the same pairs."""
+    first, second = _pooled(thumb_array(a)), _pooled(thumb_array(b))
+    return float(max(_best_view(_pooled_views(a), second), _best_view(_pooled_views(b), first)))
+
+
+def _best_view(views: np.ndarray, other: np.ndarray) -> float:
+    plain = correlation(views, other)
+    top = np.argsort(plain)[-TOP_VIEWS:]
+    return float(correlation(views[top], other, TRIM).max())
