@@ -29,7 +29,7 @@ DEFAULT_PORT = 8731  # fixed so a resumed demo sees the same URLs
 SIZES = {
     "full": {"schedule": (20, 60, 100), "epochs": 60, "patience": 10, "image_size": 160, "curate_size": 160,
              "threshold": 0.5},
-    "small": {"schedule": (8, 16), "epochs": 20, "patience": 5, "image_size": 64, "curate_size": 64,
+    "small": {"schedule": (20, 30), "epochs": 40, "patience": 8, "image_size": 128, "curate_size": 128,
               "threshold": 0.5},
 }
 

@@ -180,7 +180,8 @@ def run_round(ws: Workspace, config: SelfTrainConfig, k: int, notify: Notify, tr
         teacher_val = stages.teacher_accuracy(ws, teacher)
         if not labelled_in_round(ws, k) and not trustworthy(teacher_val, len(ws.config().class_names)):
             caps = remaining_per_class(ws, target)
-            candidates, accepted = stages.accept_query_labels(ws, caps, k)
+            candidates, accepted, precision = stages.accept_query_labels(ws, caps, k, truth,
+                                                                         round_dir / "decisions.csv")
             notify(f"round {k}: the teacher's validation accuracy {teacher_val:.2f} is too close to chance to judge; "
                    f"took {accepted} candidates by their query class, as the raw crawl would")
         elif not labelled_in_round(ws, k):   # a killed round never labels twice

@@ -144,22 +144,31 @@ def teacher_accuracy(ws: Workspace, run_id: str) -> float:
     return float(json.loads(metrics.read_text()).get("val_accuracy", 0.0)) if metrics.is_file() else 0.0
 
 
-def accept_query_labels(ws: Workspace, caps: dict[str, int], k: int) -> tuple[int, int]:
+def accept_query_labels(ws: Workspace, caps: dict[str, int], k: int, truth: dict[str, str],
+                        out: Path) -> tuple[int, int, float | None]:
     """Without a teacher that can judge, a round takes candidates by their query class, in crawl
     order, up to what each class needs: the raw crawl's rule, so the loop is never worse than it.
-    Returns (candidates, taken); one transaction."""
-    taken = 0
+    Every candidate's decision goes to `out` (decisions.csv). Returns (candidates, taken,
+    precision against `truth`); the catalog change is one transaction."""
+    from training.pseudo_label import LabelDecision, precision_of, write_decisions
+
+    decisions = []
+    with ws.catalog() as catalog:
+        rows = catalog.all("SELECT id, path, class, source FROM images WHERE status = 'unlabelled' AND"
+                           " label_source = 'candidate' AND class IS NOT NULL ORDER BY added_at, id")
+    room = dict(caps)
+    for r in rows:
+        take = room.get(r["class"], 0) > 0
+        room[r["class"]] = room.get(r["class"], 0) - int(take)
+        decisions.append(LabelDecision(r["id"], r["path"], r["class"], r["class"], 0.0, take,
+                                       None if take else "over_cap", truth.get(r["source"])))
+    write_decisions(decisions, out)
     with ws.catalog() as catalog, catalog.transaction() as conn:
-        rows = conn.execute("SELECT id, class FROM images WHERE status = 'unlabelled' AND label_source = 'candidate'"
-                            " AND class IS NOT NULL ORDER BY added_at, id").fetchall()
-        room = dict(caps)
-        for image_id, name in rows:
-            if room.get(name, 0) > 0:
-                room[name] -= 1
-                taken += 1
+        for d in decisions:
+            if d.accepted:
                 conn.execute("UPDATE images SET label_source = 'query', status = 'stored', round = ? WHERE id = ?",
-                             (k, image_id))
-    return len(rows), taken
+                             (k, d.image_id))
+    return len(rows), sum(d.accepted for d in decisions), precision_of(decisions)
 
 
 def recorded_labelling(ws: Workspace, k: int, truth: dict[str, str]) -> tuple[int, int, float | None]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+MIN_EPOCHS = 20
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,11 @@ def fit_head(train: HeadData, val: HeadData, settings: HeadSettings, run_dir: Pa
     # validation loss, not accuracy: on a small validation split accuracy ties for many epochs and
     # the earliest tie is restored, an undertrained head (bench: 0.78-0.84 hold-out accuracy over
     # four seeds by accuracy, 0.83-0.84 by loss; BENCHMARKS.md)
+    # and not before MIN_EPOCHS: a small, noisy (query-labelled) validation split can have its
+    # lowest loss after a couple of epochs, long before the head has learnt the classes
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=settings.patience,
-                                               restore_best_weights=True)]
+                                               restore_best_weights=True,
+                                               start_from_epoch=min(MIN_EPOCHS, settings.epochs // 2))]
     if run_dir is not None:
         callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
     if on_epoch:

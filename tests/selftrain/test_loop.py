@@ -24,9 +24,9 @@ def catalog_rows(ws: Path, sql: str, params: tuple = ()) -> list[tuple]:
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("photos")
-    labelled = make_photos(base / "labelled", CLASSES, per_class=10, size=96)
-    test = make_photos(base / "test", CLASSES, per_class=8, size=96, offset=10)
-    pool_by_class = make_photos(base / "pool-by-class", CLASSES, per_class=14, size=96, offset=18)
+    labelled = make_photos(base / "labelled", CLASSES, per_class=16, size=128)
+    test = make_photos(base / "test", CLASSES, per_class=8, size=128, offset=16)
+    pool_by_class = make_photos(base / "pool-by-class", CLASSES, per_class=14, size=128, offset=24)
     pool = base / "pool"
     pool.mkdir()
     for path in pool_by_class.rglob("*.jpg"):
@@ -43,8 +43,8 @@ def pool_run(photos, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("loop") / "ws"
     ws = init_workspace(root, CLASSES, split=(0.7, 0.3, 0.0)).workspace
     import_labelled(ws, photos["labelled"])
-    config = SelfTrainConfig(schedule=(10, 20), mode="pool", pool=photos["pool"], test=photos["test"],
-                             image_size=96, curate_size=96, epochs=40, train_patience=8, threshold=0.4,
+    config = SelfTrainConfig(schedule=(16, 26), mode="pool", pool=photos["pool"], test=photos["test"],
+                             image_size=128, curate_size=128, epochs=40, train_patience=8, threshold=0.4,
                              baseline=False)
     messages: list[str] = []
     summary = self_train(ws, config, notify=messages.append)

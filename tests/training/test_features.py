@@ -12,7 +12,7 @@ import pytest
 from tests.training.conftest import build_curated
 
 pytestmark = pytest.mark.training
-SIZE = 64
+SIZE = 128
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     from workspace.layout import open_workspace
 
     root = build_curated(tmp_path_factory.mktemp("lite") / "ws", ["daisy", "roses", "tulips"])
-    result = train(open_workspace(root), TrainConfig(image_size=SIZE, epochs=4, batch_size=8, run_id="lite"))
+    result = train(open_workspace(root), TrainConfig(image_size=SIZE, epochs=60, patience=10, batch_size=8,
+                                                     run_id="lite"))
     return root, result.run_id
 
 

