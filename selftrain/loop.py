@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from selftrain import stages
 from selftrain.cleaning import trustworthy
+from selftrain.testset import describe_test_split, import_clean_test_folder
 from training.errors import TrainingError
 from training.pseudo_label import MODES, pseudo_label
 from workspace.catalog import utc_now
@@ -114,7 +114,7 @@ def self_train(ws: Workspace, config: SelfTrainConfig, notify: Notify | None = N
     """Run (or resume) the rounds; `truth` maps a source URL to its true class where known."""
     notify = notify or (lambda message: log.info(message))
     if config.test is not None:
-        summary = stages.import_clean_test(ws, config.test)
+        summary = import_clean_test_folder(ws, config.test)
         notify(f"clean test set: {summary.images} images from {config.test}"
                + (f" ({summary.released} crawled images left the test split)" if summary.released else ""))
     results = load_rounds(ws)
@@ -201,7 +201,7 @@ def run_round(ws: Workspace, config: SelfTrainConfig, k: int, notify: Notify, tr
     run_id = f"round-{k}"
     val_accuracy = stages.train_round(ws, config, k, run_id, notify)
     test = stages.evaluate_round(ws, run_id)
-    labels, test_images, smallest = stages.describe_test(ws)
+    labels, test_images, smallest = describe_test_split(ws)
     result = RoundResult(k, run_id, label_counts(ws), accepted, candidates, val_accuracy, test.accuracy, precision,
                          test_images, labels, held_back, starved, smallest)
     (round_dir / "metrics.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
@@ -240,12 +240,6 @@ def remaining_per_class(ws: Workspace, target: int) -> dict[str, int]:
             "SELECT class, COUNT(*) AS n FROM images WHERE ((status = 'accepted') OR (status = 'stored' AND"
             " label_source = 'pseudo')) AND NOT (split = 'test' AND label_source = 'manual') GROUP BY class")}
     return {name: max(0, target - have.get(name, 0)) for name in ws.config().class_names}
-
-
-def wanted_candidates(have: dict[str, int], missing: dict[str, int], factor: float) -> dict[str, int]:
-    """Per class, how many stored images a crawl should reach to offer `factor` x what is missing."""
-    return {name: have.get(name, 0) + math.ceil(m * factor) if m > 0 else have.get(name, 0)
-            for name, m in missing.items()}
 
 
 def label_counts(ws: Workspace) -> dict[str, dict[str, int]]:

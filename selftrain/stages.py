@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 from selftrain.cleaning import CleaningSummary, clean_query_labels
-from selftrain.testset import CleanTestSummary, describe_test_split, import_clean_test_folder
 from workspace.layout import Workspace
 
 Notify = Callable[[str], None]
-
-
-def import_clean_test(ws: Workspace, folder: Path) -> CleanTestSummary:
-    return import_clean_test_folder(ws, folder)
-
-
-def describe_test(ws: Workspace) -> tuple[str, int, int]:
-    return describe_test_split(ws)
 
 
 def gather_labelled(ws: Workspace, config, target: int, notify: Notify) -> None:
@@ -46,8 +38,6 @@ def clean_test_counts(ws: Workspace) -> dict[str, int]:
 
 def gather_candidates(ws: Workspace, config, missing: dict[str, int], notify: Notify) -> None:
     """Round k: crawl more images as unjudged candidates, `candidate_factor` x what is missing."""
-    from selftrain.loop import wanted_candidates
-
     if config.engine is None:
         return
     with ws.catalog() as catalog:
@@ -57,6 +47,12 @@ def gather_candidates(ws: Workspace, config, missing: dict[str, int], notify: No
     wanted = wanted_candidates(have, missing, config.candidate_factor)
     notify(f"round: crawling candidates ({', '.join(f'{n} {w}' for n, w in wanted.items())})")
     crawl_classes(ws, config, wanted, "candidate")
+
+
+def wanted_candidates(have: dict[str, int], missing: dict[str, int], factor: float) -> dict[str, int]:
+    """Per class, how many stored images a crawl should reach to offer `factor` x what is missing."""
+    return {name: have.get(name, 0) + math.ceil(m * factor) if m > 0 else have.get(name, 0)
+            for name, m in missing.items()}
 
 
 def crawl_classes(ws: Workspace, config, per_class: dict[str, int], label_source: str) -> None:
@@ -90,8 +86,8 @@ def train_config(config, k: int, run_id: str):
 def clean_round_zero(ws: Workspace, config, round_dir: Path, notify: Notify) -> CleaningSummary:
     """Cross-validated scores for the query-labelled train/val images, then the off-class rule."""
     from training.crossval import out_of_sample
-    from training.features import FeatureSpec
-    from training.models import ModelSpec, build_model, weights_fingerprint
+    from training.features import frozen_feature_spec
+    from training.models import ModelSpec, build_model
     from training.preprocess import InputSpec
     from training.scoring import extractor_of
 
@@ -103,8 +99,7 @@ def clean_round_zero(ws: Workspace, config, round_dir: Path, notify: Notify) -> 
     if settings.frozen_features:
         model = build_model(spec, seed=settings.seed)
         extractor = extractor_of(model)
-        feature_spec = FeatureSpec(settings.model, weights_fingerprint(spec) or "", input_spec,
-                                   int(model.get_layer("features").output.shape[-1]))
+        feature_spec = frozen_feature_spec(spec, model, input_spec)
 
     def scorer(images, progress):
         return out_of_sample(ws, images, len(class_names), feature_spec, extractor, input_spec,

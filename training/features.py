@@ -53,6 +53,14 @@ class FeatureSpec:
         return cls(data["backbone"], data["weights"], InputSpec.from_dict(data["input"]), int(data["dims"]))
 
 
+def frozen_feature_spec(spec, model, input_spec: InputSpec) -> FeatureSpec:
+    """The cache key of a built transfer model's frozen "features" sub-model."""
+    from training.models import weights_fingerprint
+
+    return FeatureSpec(spec.name, weights_fingerprint(spec) or "", input_spec,
+                       int(model.get_layer("features").output.shape[-1]))
+
+
 @dataclass(frozen=True)
 class Features:
     """Feature rows aligned with the requested images; rows of unreadable files are NaN."""

@@ -16,10 +16,10 @@ import numpy as np
 
 from training.data import LabelledImage, load_pixels, pixel_dataset, require_split, split_images
 from training.errors import TrainingError
-from training.features import FeatureSpec, cached_features
+from training.features import FeatureSpec, cached_features, frozen_feature_spec
 from training.head import HeadData, HeadSettings, copy_head, fit_head, head_probabilities
 from training.models import (DEFAULT_MODEL, MODELS, ModelSpec, build_model, default_image_size, default_weights,
-                             unfreeze_top, weights_fingerprint)
+                             unfreeze_top)
 from training.preprocess import InputSpec
 from training.resume import (backup_epochs, check_same_run, finished_metrics, finished_stage, history_epochs,
                              keep_history, mark_stage_finished, requested_epochs)
@@ -137,8 +137,7 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
     model = build_model(spec, seed=config.seed)
     started = time.monotonic()
     if config.frozen_features:
-        feature_spec = FeatureSpec(config.model, weights_fingerprint(spec) or "", input_spec,
-                                   int(model.get_layer("features").output.shape[-1]))
+        feature_spec = frozen_feature_spec(spec, model, input_spec)
         val_loss, val_accuracy, used, extra = _train_head(ws, model, feature_spec, train_images, val_images, run_dir,
                                                           config, on_epoch, progress, previous)
     else:
