@@ -1,46 +1,62 @@
-"""A Hamming-radius index over 64-bit hashes: multi-index hashing with numpy.
+"""A Hamming-radius index over 64-bit hashes: multi-index hashing, probed in compiled code.
 
 By the pigeonhole principle, two hashes within distance r differ by at most floor(r/m) bits in at
-least one of m bands. The index keeps each band sorted; a search enumerates the band values within
-that small radius, gathers candidates with searchsorted, and verifies them with one vectorised
-popcount. The self-join (`pairs`) does the same for all hashes at once, band by band.
+least one of m bands. The index keeps the hashes sorted by each band's value; a search probes the
+band values within that small radius and verifies the candidates with one popcount each. The
+loops run in numba (curation.hamming_kernels); small sets are compared directly with numpy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from itertools import combinations
 from math import comb
 
 import numpy as np
 
+from curation import hamming_kernels
+
 BITS = 64
 BRUTE_FORCE_CELLS = 25_000_000  # query x index sizes up to this are compared directly
 BLOCK_CELLS = 5_000_000
+MAX_BAND_BITS = 24               # a band's bucket table has 2**width + 1 entries
+FIRST_BUFFER_ROWS = 1 << 16
+CANDIDATE_COST = 0.1             # one candidate check against one bucket probe (measured with numba at 100k-1M)
 
 
 def _masks(width: int, radius: int) -> np.ndarray:
     """All band values with at most `radius` bits set (XOR patterns to probe)."""
     patterns = [0]
     for k in range(1, radius + 1):
-        patterns.extend(sum(1 << i for i in bits) for i in [0] for bits in combinations(range(width), k))
-    return np.array(patterns, dtype=np.uint64)
+        patterns.extend(sum(1 << i for i in bits) for bits in combinations(range(width), k))
+    return np.array(patterns, dtype=np.int64)
 
 
 def choose_bands(size: int, radius: int) -> int:
-    """The band count with the least estimated work: probes per band grow with band width and
-    the per-band radius, candidates shrink as 2**-width. Bands stay <= 24 bits (lookup tables)."""
+    """The band count with the least estimated self-join work: per band, every probe visits the
+    occupied buckets, and candidates (pairs within the per-band radius) shrink as 2**-width."""
     best, best_cost = 1, float("inf")
     for m in range(2, radius + 2):
         width = BITS // m
-        if width > 24:
+        if width > MAX_BAND_BITS:
             continue
-        sub = radius // m
-        probes = sum(comb(width, k) for k in range(sub + 1))
-        cost = m * probes * (size + 3.0 * size * size / 2.0 ** width)
+        probes = sum(comb(width, k) for k in range(radius // m + 1))
+        candidates = size * size / 2.0 * probes / 2.0 ** width
+        cost = m * (probes * min(size, 2 ** width) + CANDIDATE_COST * candidates)
         if cost < best_cost:
             best, best_cost = m, cost
     return best
+
+
+def _grown(kernel: Callable[..., int], *args: object) -> np.ndarray:
+    """Run a kernel into an output buffer, once more with the exact size if it overflowed."""
+    rows = FIRST_BUFFER_ROWS
+    while True:
+        out = np.empty((rows, 3), dtype=np.int64)
+        found = kernel(*args, out)
+        if found <= rows:
+            return out[:found]
+        rows = found
 
 
 class HammingIndex:
@@ -49,7 +65,10 @@ class HammingIndex:
     def __init__(self, hashes: Iterable[int], ids: Iterable[object] | None = None, bands: int | None = None,
                  radius_hint: int = 10, brute_force_cells: int = BRUTE_FORCE_CELLS) -> None:
         self.brute_force_cells = brute_force_cells
-        self.hashes = np.fromiter((int(h) & (2**64 - 1) for h in hashes), dtype=np.uint64)
+        if isinstance(hashes, np.ndarray) and hashes.dtype == np.uint64:
+            self.hashes = hashes
+        else:
+            self.hashes = np.fromiter((int(h) & (2**64 - 1) for h in hashes), dtype=np.uint64)
         self.ids = list(ids) if ids is not None else list(range(len(self.hashes)))
         if len(self.ids) != len(self.hashes):
             raise ValueError("ids and hashes differ in length")
@@ -60,56 +79,41 @@ class HammingIndex:
 
     @property
     def _tables(self) -> list:
-        """Per-band lookup tables, built on first use (small sets never need them)."""
+        """Per-band tables, built on first use (small sets never need them)."""
         if self._built is None:
             self._built = [self._table(lo, hi) for lo, hi in self.bands]
         return self._built
 
-    def _table(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(bucket start, bucket size, positions sorted by band value) for one band."""
-        values = self._band(self.hashes, lo, hi).astype(np.int64)
+    def _table(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(hashes sorted by band value, their positions, bucket starts, occupied buckets)."""
+        values = self._band(self.hashes, lo, hi)
         order = np.argsort(values, kind="stable")
         counts = np.bincount(values, minlength=1 << (hi - lo))
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        return starts, counts, order
+        starts = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        return self.hashes[order], order.astype(np.int64), starts, np.flatnonzero(counts).astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.hashes)
 
     @staticmethod
     def _band(hashes: np.ndarray, lo: int, hi: int) -> np.ndarray:
-        return (hashes >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
+        return ((hashes >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)).astype(np.int64)
 
-    def _candidates(self, query: np.ndarray, radius: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(query position, index position) candidate pairs, one probe pass at a time, so only
-        the verified pairs are ever kept in memory."""
-        sub = radius // self.m
-        for (lo, hi), (offsets, bucket, order) in zip(self.bands, self._tables):
-            qband = self._band(query, lo, hi).astype(np.int64)
-            for mask in _masks(hi - lo, sub).astype(np.int64):
-                keys = qband ^ mask
-                counts = bucket[keys]
-                hit = np.nonzero(counts)[0]
-                if hit.size == 0:
-                    continue
-                reps = counts[hit]
-                q_idx = np.repeat(hit, reps)
-                first = np.repeat(offsets[keys[hit]] - np.cumsum(reps) + reps, reps)
-                yield q_idx, order[first + np.arange(reps.sum())]
+    def _earlier(self, band: int) -> np.ndarray:
+        """Bit masks of the bands before `band` (a pair is reported by the first band that holds it)."""
+        return np.array([((1 << (hi - lo)) - 1) << lo for lo, hi in self.bands[:band]], dtype=np.uint64)
 
     def _verified(self, query: np.ndarray, radius: int) -> np.ndarray:
-        """Unique (query position, index position, distance) rows within `radius`."""
+        """(query position, index position, distance) rows within `radius`, each pair once."""
         if len(self.hashes) * len(query) <= self.brute_force_cells:
             return self._brute(query, radius)
+        sub = radius // self.m
         found = []
-        for q_idx, i_idx in self._candidates(query, radius):
-            distances = np.bitwise_count(query[q_idx] ^ self.hashes[i_idx])
-            close = distances <= radius
-            if close.any():
-                found.append(np.stack([q_idx[close], i_idx[close], distances[close].astype(np.int64)], axis=1))
-        if not found:
-            return np.empty((0, 3), dtype=np.int64)
-        return np.unique(np.concatenate(found), axis=0)
+        for band, ((lo, hi), (sorted_hashes, positions, starts, _)) in enumerate(zip(self.bands, self._tables)):
+            found.append(_grown(hamming_kernels.search_band, query, self._band(query, lo, hi), sorted_hashes,
+                                positions, starts, _masks(hi - lo, sub), self._earlier(band), sub, radius))
+        return np.concatenate(found)
 
     def _brute(self, query: np.ndarray, radius: int) -> np.ndarray:
         """Every query against every hash, in blocks: faster than probing for small sets."""
@@ -135,16 +139,21 @@ class HammingIndex:
             row.sort(key=lambda item: item[1])
         return results
 
-    def pairs(self, radius: int, chunk: int = 100_000) -> np.ndarray:
-        """All index-position pairs (i < j) within `radius`, as an (n, 3) array [i, j, distance]."""
-        out = []
-        for start in range(0, len(self.hashes), chunk):
-            found = self._verified(self.hashes[start:start + chunk], radius)
-            found[:, 0] += start
-            out.append(found[found[:, 0] < found[:, 1]])
-        if not out:
-            return np.empty((0, 3), dtype=np.int64)
-        return np.unique(np.concatenate(out), axis=0)
+    def pairs(self, radius: int) -> np.ndarray:
+        """All index-position pairs (i < j) within `radius`, as an (n, 3) array [i, j, distance],
+        sorted by i then j."""
+        n = len(self.hashes)
+        if n * n <= self.brute_force_cells:
+            found = self._brute(self.hashes, radius)
+            found = found[found[:, 0] < found[:, 1]]
+        else:
+            sub = radius // self.m
+            found = np.concatenate([
+                _grown(hamming_kernels.join_band, sorted_hashes, positions, starts, buckets,
+                       _masks(hi - lo, sub), self._earlier(band), sub, radius)
+                for band, ((lo, hi), (sorted_hashes, positions, starts, buckets))
+                in enumerate(zip(self.bands, self._tables))])
+        return found[np.lexsort((found[:, 1], found[:, 0]))]
 
 
 def brute_force_pairs(hashes: Iterable[int], radius: int) -> set[tuple[int, int]]:
