@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import imagehash
 import numpy as np
-import scipy.fftpack
-from PIL import Image, ImageOps
+import scipy.fft
+from PIL import Image
 
 BOX_SCALES = (0.92, 0.86)
 BOX_POSITIONS = (0.0, 0.5, 1.0)
@@ -42,18 +41,35 @@ class Signature:
 
 def image_hashes(image: Image.Image) -> ImageHashes:
     """Hashes of an upright RGB image (see curation.validate.open_normalized)."""
-    mirror = ImageOps.mirror(image)
-    return ImageHashes(
-        phash=str(imagehash.phash(image)), phash_flip=str(imagehash.phash(mirror)),
-        dhash=str(imagehash.dhash(image)), dhash_flip=str(imagehash.dhash(mirror)),
-    )
+    return grey_hashes(image.convert("L"))
+
+
+def grey_hashes(grey: Image.Image) -> ImageHashes:
+    """pHash and dHash of a greyscale image and of its mirror, bit for bit imagehash's
+    `phash`/`dhash` (LANCZOS to 32x32 or 9x8, DCT, low 8x8 above their median; neighbours
+    compared), from two small resizes: Pillow's resampling is mirror-symmetric, so the mirror's
+    small copy is the small copy reversed, and both pHashes come from one batched DCT."""
+    small = np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    strip = np.asarray(grey.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
+    dct = scipy.fft.dct(scipy.fft.dct(np.stack([small, small[:, ::-1]]), axis=1), axis=2)
+    low = dct[:, :8, :8].reshape(2, 64)
+    phash, phash_flip = _hex(low > np.median(low, axis=1, keepdims=True))
+    mirrored = strip[:, ::-1]
+    dhash, dhash_flip = _hex(np.stack([strip[:, 1:] > strip[:, :-1], mirrored[:, 1:] > mirrored[:, :-1]]))
+    return ImageHashes(phash=phash, phash_flip=phash_flip, dhash=dhash, dhash_flip=dhash_flip)
+
+
+def _hex(bits: np.ndarray) -> list[str]:
+    """One 16-hex-digit string per 64-bit row, row by row as imagehash writes its hex."""
+    rows = np.packbits(bits.reshape(len(bits), 64), axis=1)
+    return [row.tobytes().hex() for row in rows]
 
 
 def crop_hashes(image: Image.Image) -> str:
     """pHashes of the boxes: per scale, the 3x3 grid of positions in row order. Computed as
     imagehash's pHash (32x32 LANCZOS, DCT, 8x8 low frequencies above their median), all boxes in
     one batch from a BOX_SOURCE-pixel grey copy, which keeps 18 hashes cheap."""
-    grey = image.convert("L")
+    grey = image.convert("L") if image.mode != "L" else image
     if max(grey.size) > BOX_SOURCE:
         grey = grey.resize((min(grey.width, BOX_SOURCE), min(grey.height, BOX_SOURCE)), Image.Resampling.BOX)
     width, height = grey.size
@@ -65,18 +81,21 @@ def crop_hashes(image: Image.Image) -> str:
                 left, top = (width - box_w) * fx, (height - box_h) * fy
                 box = (left, top, left + box_w, top + box_h)
                 pixels.append(np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS, box=box), dtype=np.float64))
-    dct = scipy.fftpack.dct(scipy.fftpack.dct(np.stack(pixels), axis=1), axis=2)[:, :8, :8].reshape(len(pixels), 64)
-    bits = dct > np.median(dct, axis=1, keepdims=True)
-    return np.packbits(bits, axis=1).tobytes().hex()  # row by row, as imagehash writes its hex
+    dct = scipy.fft.dct(scipy.fft.dct(np.stack(pixels), axis=1), axis=2)[:, :8, :8].reshape(len(pixels), 64)
+    return "".join(_hex(dct > np.median(dct, axis=1, keepdims=True)))
 
 
 def thumbnail(image: Image.Image) -> bytes:
     """The grey thumbnail the pixel check compares (aspect squashed, as pHash does)."""
-    return image.convert("L").resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX).tobytes()
+    grey = image.convert("L") if image.mode != "L" else image
+    return grey.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX).tobytes()
 
 
-def signature(image: Image.Image) -> Signature:
-    return Signature(image_hashes(image), crop_hashes(image), thumbnail(image))
+def signature(image: Image.Image, grey: Image.Image | None = None) -> Signature:
+    """All of an image's hashes and its thumbnail, from one greyscale copy (`grey`, when the
+    caller has it already)."""
+    grey = grey if grey is not None else image.convert("L")
+    return Signature(grey_hashes(grey), crop_hashes(grey), thumbnail(grey))
 
 
 def split_crop_hashes(text: str | None) -> tuple[int, ...]:

@@ -12,10 +12,12 @@ import csv
 import json
 import logging
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -25,10 +27,10 @@ from curation.errors import CurationError
 from curation.hashing import ImageHashes, split_crop_hashes
 from curation.pairs import similar_links
 from curation.quality import ALL_FLAGS
-from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec
+from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec, cached_output
 from curation.split import SplitItem, plan_splits
 from curation.validate import ValidationLimits
-from curation.workers import Analysis, analyse, resize_job
+from curation.workers import Analysis, analyse, place_cached, resize_job
 from workspace.catalog import Catalog, utc_now
 from workspace.config import validate_split
 from workspace.layout import Workspace
@@ -138,8 +140,8 @@ def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, progress
     """Images without a thumbnail: new ones, and those analysed before the thumbnail existed."""
     rows = catalog.all("SELECT id, path FROM images WHERE path IS NOT NULL AND thumb IS NULL"
                        " AND status IN ('stored', 'unlabelled', 'duplicate', 'accepted', 'conflict')")
-    jobs = [f"{r['id']}\0{ws.root / r['path']}" for r in rows]
-    results = _map(analyse, jobs, config)
+    jobs = [f"{r['id']}\0{ws.root / r['path']}\0{_cached(ws, r['id'], config)}" for r in rows]
+    results = _map(partial(analyse, spec=config.resize_spec), jobs, config)  # one decode: output cached too
     for done, result in enumerate(results, start=1):
         _record_analysis(catalog, result, config)
         if progress and (done % 50 == 0 or done == len(jobs)):
@@ -279,7 +281,9 @@ def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig,
     wanted = {r["id"]: f"curated/{r['split']}/{r['class']}/{r['id']}.{config.format}" for r in rows}
     todo = [r for r in rows if rebuild or r["curated_path"] != wanted[r["id"]]
             or not (ws.root / wanted[r["id"]]).exists()]
-    jobs = [f"{r['id']}\0{ws.root / r['path']}\0{ws.root / wanted[r['id']]}" for r in todo]
+    jobs = [f"{r['id']}\0{ws.root / r['path']}\0{ws.root / wanted[r['id']]}\0{_cached(ws, r['id'], config)}"
+            for r in todo]
+    jobs = [job for job in jobs if not place_cached(job)]  # outputs made at analysis: no decode
     failures = _map_resize(jobs, config)
     written = 0
     with catalog.transaction() as conn:
@@ -294,11 +298,16 @@ def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig,
             written += 1
         conn.execute("UPDATE images SET curated_path=NULL WHERE status != 'accepted' AND curated_path IS NOT NULL")
     removed = _remove_stale(ws, set(wanted.values()))
+    shutil.rmtree(ws.tmp_dir / "resized", ignore_errors=True)  # outputs of images not accepted
     _make_class_dirs(ws)
     spec_file.write_text(spec)
     if progress:
         progress(len(todo), len(todo))
     return written, removed
+
+
+def _cached(ws: Workspace, image_id: str, config: CurateConfig) -> Path:
+    return cached_output(ws.tmp_dir / "resized", image_id, config.resize_spec)
 
 
 def _map_resize(jobs: list[str], config: CurateConfig) -> dict[str, str]:

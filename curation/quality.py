@@ -23,18 +23,23 @@ class QualityThresholds:
     min_entropy: float = 1.5       # near-blank; dark backgrounds with a subject stay
 
 
-def quality_flags(image: Image.Image, original_size: tuple[int, int], t: QualityThresholds) -> list[str]:
-    """Flags for an RGB image whose original (pre-draft) size is `original_size`."""
+def quality_flags(image: Image.Image, original_size: tuple[int, int], t: QualityThresholds,
+                  grey: Image.Image | None = None) -> list[str]:
+    """Flags for an RGB image whose original (pre-draft) size is `original_size`; `grey` is its
+    greyscale copy when the caller has one (images of at most 256 px are used as they are)."""
     flags = []
     width, height = original_size
     if min(width, height) < t.small_side:
         flags.append("too_small")
     if max(width, height) / max(1, min(width, height)) > t.odd_aspect:
         flags.append("odd_aspect")
-    small = image.copy()
-    small.thumbnail((256, 256))
-    gray = np.asarray(small.convert("L"), dtype=np.float32)
-    laplacian = np.asarray(small.convert("L").filter(ImageFilter.Kernel(
+    small = image
+    if max(image.size) > 256 or grey is None:
+        small = image.copy()
+        small.thumbnail((256, 256))
+        grey = small.convert("L")
+    gray = np.asarray(grey, dtype=np.float32)
+    laplacian = np.asarray(grey.filter(ImageFilter.Kernel(
         (3, 3), (0, 1, 0, 1, -4, 1, 0, 1, 0), scale=1, offset=128)), dtype=np.float32)[1:-1, 1:-1] - 128
     if laplacian.var() < t.blur_variance:  # Pillow leaves the 1-pixel border unfiltered: cut it
         flags.append("blurry")

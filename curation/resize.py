@@ -38,9 +38,27 @@ def resize_image(image: Image.Image, spec: ResizeSpec) -> Image.Image:
                        Image.Resampling.BICUBIC)
 
 
+def decode_side(spec: ResizeSpec) -> int:
+    """The draft size a source is decoded to for this output: the output side itself. JPEG's
+    DCT scaling then does the bulk of the reduction (a proper low-pass, not a pixel skip) and
+    leaves between 1x and 2x the output for the final resample; decoding at 2x made that resample
+    the costliest step of curate."""
+    return spec.size
+
+
+def cached_output(cache_root: Path, image_id: str, spec: ResizeSpec) -> Path:
+    """Where analysis leaves an image's resized output for the split/resize pass to move into
+    place, keyed by every setting the output depends on."""
+    return cache_root / f"{spec.size}-{spec.mode}-q{spec.quality}" / f"{image_id}.{spec.format}"
+
+
 def write_resized(source: Path, dest: Path, spec: ResizeSpec, limits: ValidationLimits) -> None:
     """Decode (draft), resize, encode to a temp name, rename: never a partial file in place."""
-    image = open_normalized(source, limits, draft=spec.size * 2)
+    save_output(open_normalized(source, limits, draft=decode_side(spec)), dest, spec)
+
+
+def save_output(image: Image.Image, dest: Path, spec: ResizeSpec) -> None:
+    """Resize a decoded image by `spec` and write it atomically to `dest`."""
     out = resize_image(image, spec)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")

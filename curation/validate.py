@@ -26,6 +26,13 @@ class ValidationLimits:
 
 def open_normalized(path: Path, limits: ValidationLimits, draft: int | None = None) -> Image.Image:
     """The image as upright RGB; `draft` lets JPEG decode at a reduced scale (fast)."""
+    return decode(path, limits, draft)[0]
+
+
+def decode(path: Path, limits: ValidationLimits, draft: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """The image as upright RGB and its stored size (before draft scaling and EXIF rotation).
+    With `draft`, a JPEG is decoded by DCT scaling straight to the smallest scale whose sides
+    are still >= draft: the whole file is still read and checked, at a fraction of the cost."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -41,7 +48,7 @@ def open_normalized(path: Path, limits: ValidationLimits, draft: int | None = No
                 image.draft("RGB", (draft, draft))
             image.seek(0)
             image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+            return to_rgb(ImageOps.exif_transpose(image)), (width, height)
         except PILLOW_FAILURES as exc:
             raise Rejected(*failure_reason(exc)) from None
 

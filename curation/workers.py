@@ -1,8 +1,14 @@
 """Per-image work done in worker processes. Kept apart from the pipeline so that a spawned
-worker imports only Pillow/imagehash/numpy, not scikit-learn and the catalog code."""
+worker imports only Pillow/numpy/scipy, not scikit-learn and the catalog code.
+
+Analysis decodes each image once (JPEG draft, to the largest size any consumer needs) and makes
+everything from that one image: the quality flags and all hashes from one small greyscale copy,
+and, when curate passes its resize settings, the resized output, cached for the split/resize
+pass, which then moves it into place instead of decoding the original again."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +17,12 @@ from PIL import Image
 from curation.errors import Rejected
 from curation.hashing import Signature, signature
 from curation.quality import QualityThresholds, quality_flags
-from curation.resize import ResizeSpec, write_resized
-from curation.validate import ValidationLimits, open_normalized
+from curation.resize import ResizeSpec, decode_side, save_output, write_resized
+from curation.validate import ValidationLimits, decode
 
-ANALYSIS_SIDE = 256  # hashes need 32 px and the quality statistics 256 px: decode no more
+log = logging.getLogger(__name__)
+
+ANALYSIS_SIDE = 256  # hashes need 32 px and the quality statistics 256 px: analyse no more
 
 
 @dataclass(frozen=True)
@@ -25,29 +33,51 @@ class Analysis:
     signature: Signature | None = None
 
 
-def analyse(path: str, limits: ValidationLimits) -> Analysis:
-    """Decode, normalise, flag, hash and thumbnail one stored image (runs in a worker process)."""
-    image_id, file_path = path.split("\0", 1)
+def analyse(path: str, limits: ValidationLimits, spec: ResizeSpec | None = None) -> Analysis:
+    """Decode, normalise, flag, hash and thumbnail one stored image (runs in a worker process).
+    `path` is "id\\0file"; with `spec` it is "id\\0file\\0cached output", written here too."""
+    image_id, file_path, *cache = path.split("\0")
     try:
-        image, size = open_for_analysis(Path(file_path), limits)
-        return Analysis(image_id, None, tuple(quality_flags(image, size, QualityThresholds())), signature(image))
+        decoded, size = decode(Path(file_path), limits, draft=max(ANALYSIS_SIDE, decode_side(spec) if spec else 0))
+        if spec and cache:
+            _cache_output(decoded, Path(cache[0]), spec)
+        image = analysis_copy(decoded)
+        grey = image.convert("L")
+        flags = tuple(quality_flags(image, size, QualityThresholds(), grey))
+        return Analysis(image_id, None, flags, signature(image, grey))
     except Rejected as exc:
         return Analysis(image_id, exc.reason)
     except OSError as exc:
         return Analysis(image_id, "unreadable" if isinstance(exc, FileNotFoundError) else "decode_error")
 
 
+def analysis_copy(image: Image.Image) -> Image.Image:
+    """The image at analysis size (<= ANALYSIS_SIDE), a copy when it has to shrink."""
+    if max(image.size) <= ANALYSIS_SIDE:
+        return image
+    small = image.copy()
+    small.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE), Image.Resampling.BILINEAR)
+    return small
+
+
+def _cache_output(image: Image.Image, dest: Path, spec: ResizeSpec) -> None:
+    """The resized output, kept for the split/resize pass; a failure here only costs that pass
+    a decode (it falls back to the original), never the image."""
+    try:
+        save_output(image, dest, spec)
+    except (OSError, ValueError) as exc:
+        log.warning("could not cache the resized output %s: %s", dest, exc)
+
+
 def open_for_analysis(path: Path, limits: ValidationLimits) -> tuple[Image.Image, tuple[int, int]]:
     """The image at analysis size (upright RGB, <= ANALYSIS_SIDE) and its full size."""
-    with Image.open(path) as header:
-        size = header.size
-    image = open_normalized(path, limits, draft=ANALYSIS_SIDE)
-    image.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE), Image.Resampling.BILINEAR)
-    return image, size
+    image, size = decode(path, limits, draft=ANALYSIS_SIDE)
+    return analysis_copy(image), size
 
 
 def resize_job(job: str, spec: ResizeSpec, limits: ValidationLimits) -> tuple[str, str | None]:
-    image_id, source, dest = job.split("\0")
+    """Decode, resize and write one curated file: "id\\0source\\0dest[\\0cached output]"."""
+    image_id, source, dest, *_ = job.split("\0")
     try:
         write_resized(Path(source), Path(dest), spec, limits)
         return image_id, None
@@ -57,3 +87,16 @@ def resize_job(job: str, spec: ResizeSpec, limits: ValidationLimits) -> tuple[st
         return image_id, "decode_error"
 
 
+def place_cached(job: str) -> bool:
+    """Move the output cached at analysis into place for a resize job ("id\\0source\\0dest\\0cached
+    output"); False when there is none (then resize_job decodes the source)."""
+    _, _, dest, *cache = job.split("\0")
+    if not cache:
+        return False
+    cached, dest = Path(cache[0]), Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        cached.replace(dest)
+        return True
+    except FileNotFoundError:
+        return False

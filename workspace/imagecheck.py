@@ -1,4 +1,4 @@
-"""Is this file an image we can use? Content sniffing and a full, bounded decode.
+"""Is this file an image we can use? Content sniffing and a bounded decode of the whole file.
 
 Shared by `import` and the downloader so both record the same reasons. The format comes from
 magic bytes, never from a file name or a Content-Type header.
@@ -10,12 +10,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from workspace.errors import HarvestError
 
 DEFAULT_MAX_PIXELS = 64_000_000  # decompression-bomb guard; ~8000x8000
+# JPEGs are checked with the reduced (DCT-scaled) decode curation's analysis uses: every byte of
+# the file is still read and entropy-decoded, but only pixels down to this side are made.
+CHECK_SIDE = 256
 
 # format name -> file extension used in storage
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "bmp": "bmp",
@@ -81,7 +83,7 @@ def describe_non_image(head: bytes) -> str:
 
 
 def inspect_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
-    """Sniff and fully decode one file; raises InvalidImage with a catalog reason."""
+    """Sniff and decode one file (JPEG at reduced scale); raises InvalidImage with a catalog reason."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(64)
@@ -122,6 +124,8 @@ def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
                 if width * height > max_pixels:
                     raise InvalidImage("decompression_bomb", f"{width}x{height} pixels")
                 frames = int(getattr(image, "n_frames", 1) or 1)
+                if fmt == "jpeg":
+                    image.draft("RGB", (CHECK_SIDE, CHECK_SIDE))
                 image.load()
                 phash = perceptual_hash(image)
         except PILLOW_FAILURES as exc:
@@ -130,9 +134,12 @@ def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
 
 
 def perceptual_hash(image: Image.Image) -> str | None:
-    """imagehash's pHash of the upright image as 16 hex digits (None if it cannot be computed)."""
+    """imagehash's pHash (computed as curation computes it) of the upright image as 16 hex
+    digits, None if it cannot be computed."""
+    from curation.hashing import grey_hashes  # numpy + scipy.fft: loaded by the first image, not by the CLI
+
     try:
         upright = ImageOps.exif_transpose(image)
-        return str(imagehash.phash(upright.convert("RGB")))
+        return grey_hashes(upright.convert("RGB").convert("L")).phash
     except (OSError, ValueError, TypeError, SyntaxError):
         return None
