@@ -250,10 +250,14 @@ class HashTable:
         return np.minimum(np.bitwise_count(self.dhash[a, 0] ^ self.dhash[b, 0]),
                           np.bitwise_count(self.dhash[a, 0] ^ self.dhash[b, 1])).astype(np.int64)
 
-    def crop_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Nearest box of either image to the other's whole-image pHash (64 without crop hashes)."""
-        one = np.bitwise_count(self.crops[a] ^ self.phash[b, 0][:, None]).min(axis=1)
-        two = np.bitwise_count(self.crops[b] ^ self.phash[a, 0][:, None]).min(axis=1)
-        out = np.minimum(one, two).astype(np.int64)
+    def crop_distance(self, a: np.ndarray, b: np.ndarray, chunk: int = 100_000) -> np.ndarray:
+        """Nearest box of either image to the other's whole-image pHash (64 without crop hashes).
+        In chunks of pairs: the boxes of 2M null pairs at once would take ~650 MB."""
+        out = np.empty(a.size, dtype=np.int64)
+        for start in range(0, a.size, chunk):
+            pa, pb = a[start:start + chunk], b[start:start + chunk]
+            one = np.bitwise_count(self.crops[pa] ^ self.phash[pb, 0][:, None]).min(axis=1)
+            two = np.bitwise_count(self.crops[pb] ^ self.phash[pa, 0][:, None]).min(axis=1)
+            out[start:start + chunk] = np.minimum(one, two)
         out[~(self.has_crops[a] & self.has_crops[b])] = 64
         return out
