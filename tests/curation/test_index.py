@@ -48,3 +48,17 @@ def test_search_returns_ids_and_distances_nearest_first() -> None:
 def test_band_choice_grows_with_size() -> None:
     assert choose_bands(1_000, 10) >= choose_bands(1_000_000, 10)
     assert HammingIndex([1, 2, 3]).m >= 3
+
+
+def test_many_pairs_overflow_the_first_output_buffer() -> None:
+    """1,200 hashes within a few bits of one another: ~720k pairs, more than the kernels' first
+    buffer holds, so the index reruns a band with a buffer of the size it counted."""
+    rng = np.random.default_rng(5)
+    base = int(rng.integers(0, 2**63))
+    hashes = [base ^ sum(1 << int(b) for b in rng.choice(64, size=3, replace=False)) for _ in range(1200)]
+    index = HammingIndex(hashes, brute_force_cells=0)
+    found = index.pairs(10)
+    assert {(int(a), int(b)) for a, b, _ in found} == brute_force_pairs(hashes, 10)
+    assert len(found) > 65_536
+    hits = index.search_many(hashes[:3], 10)
+    assert [len(h) for h in hits] == [sum((hashes[q] ^ h).bit_count() <= 10 for h in hashes) for q in range(3)]
