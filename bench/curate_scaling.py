@@ -39,12 +39,12 @@ def build_images(count: int) -> Path:
     if marker.exists():
         return root
     tiles = _tiles()
-    rng = random.Random(2021)
     for n in range(count):
         block = root / f"c{n % CLASSES}" / f"b{n // PER_FOLDER:04d}"
         dest = block / f"{n:06d}.jpg"
         if dest.exists():
             continue
+        rng = random.Random(2021 * 1_000_003 + n)  # per image: a partial cache resumes the same set
         block.mkdir(parents=True, exist_ok=True)
         image = Image.new("RGB", (SIDE, SIDE))
         for k in range(4):
