@@ -41,17 +41,35 @@ def curated_files(ws: Path) -> list[Path]:
     return [p for split in ("train", "val", "test") for p in (ws / "curated" / split).glob("*/*.jpg")]
 
 
+def files_at(ws: Path, side: int) -> list[Path]:
+    """Curated files already written at `side` px (a rebuild rewrites them in place)."""
+    from PIL import Image
+
+    out = []
+    for path in curated_files(ws):
+        try:
+            with Image.open(path) as image:
+                if image.size == (side, side):
+                    out.append(path)
+        except OSError:
+            pass
+    return out
+
+
 def test_sigkill_curate_while_it_writes_curated_files_then_resume(tmp_path: Path) -> None:
+    """Analysis leaves each output ready to move, so a first curate's write pass takes
+    milliseconds; the kill lands in a rebuild at a new size, which decodes every original."""
     total = 80
     noise_photos(tmp_path / "src", total)
     ws = tmp_path / "ws"
     init_workspace(ws, ["a", "b"])
     assert subprocess.run(cli("import", ws, tmp_path / "src"), capture_output=True).returncode == 0
+    assert subprocess.run(cli("curate", ws, "--size", "40", "--workers", "1"), capture_output=True).returncode == 0
     with child_group(cli("curate", ws, "--size", "48", "--workers", "1")) as process:
-        wait_for(lambda: len(curated_files(ws)) >= 2, process, "curated file written")
+        wait_for(lambda: len(files_at(ws, 48)) >= 2, process, "curated file written")
         assert process.poll() is None
         kill_group(process)
-    assert 2 <= len(curated_files(ws)) < total  # killed with some curated files written and others not
+    assert 2 <= len(files_at(ws, 48)) < total  # killed with some curated files rewritten and others not
     resumed = subprocess.run(cli("curate", ws, "--size", "48"), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     with sqlite3.connect(ws / "catalog.sqlite") as conn:
@@ -59,7 +77,7 @@ def test_sigkill_curate_while_it_writes_curated_files_then_resume(tmp_path: Path
         splits = dict(conn.execute("SELECT split, COUNT(*) FROM images GROUP BY split").fetchall())
     assert sum(splits.values()) == total and set(splits) == {"train", "val", "test"}
     check_consistent(ws)  # every accepted image has its curated file, no stray or partial file
-    assert len(curated_files(ws)) == total
+    assert len(files_at(ws, 48)) == total
     assert len((ws / "curated" / "metadata.csv").read_text().splitlines()) == total + 1
 
 
