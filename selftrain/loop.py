@@ -57,6 +57,8 @@ class SelfTrainConfig:
     workers: int = 8
     clean: bool = True                   # hold back likely off-class round-0 labels
     balance: float = 1.5                 # no class takes more than this x the median class's share
+    class_thresholds: bool = True        # each class's own threshold above the floor
+    class_quantile: float | None = None  # that threshold: None = the mean self-confidence, else this quantile
     baseline: bool = False               # also train on the raw crawl, same per-class budget
 
     def __post_init__(self) -> None:
@@ -186,10 +188,11 @@ def run_round(ws: Workspace, config: SelfTrainConfig, k: int, notify: Notify, tr
                    f"took {accepted} candidates by their query class, as the raw crawl would")
         elif not labelled_in_round(ws, k):   # a killed round never labels twice
             caps = remaining_per_class(ws, target)
-            notify(f"round {k}: pseudo-labelling with {teacher} (floor {config.threshold}, per-class thresholds, "
-                   f"balance {config.balance}, mode {config.mode})")
+            notify(f"round {k}: pseudo-labelling with {teacher} (floor {config.threshold}, "
+                   f"{describe_class_thresholds(config)}, balance {config.balance}, mode {config.mode})")
             summary = pseudo_label(ws, teacher, config.threshold, config.mode, k, caps, truth, round_dir,
-                                   balance=config.balance)
+                                   balance=config.balance, per_class_thresholds=config.class_thresholds,
+                                   class_quantile=config.class_quantile)
             candidates, accepted, precision, starved = (summary.candidates, summary.accepted, summary.precision,
                                                         summary.starved)
             if starved:
@@ -215,6 +218,14 @@ def run_round(ws: Workspace, config: SelfTrainConfig, k: int, notify: Notify, tr
     notify(f"round {k}: test accuracy {test.accuracy:.3f} ({describe_test_labels(labels, test_images, smallest)}), "
            f"accepted {accepted}" + (f", pseudo-label precision {precision:.3f}" if precision is not None else ""))
     return result
+
+
+def describe_class_thresholds(config: SelfTrainConfig) -> str:
+    if not config.class_thresholds:
+        return "no per-class thresholds"
+    if config.class_quantile is None:
+        return "per-class thresholds at the mean self-confidence"
+    return f"per-class thresholds at the {config.class_quantile:g} quantile of self-confidence"
 
 
 def describe_test_labels(labels: str, images: int, smallest: int) -> str:
