@@ -23,6 +23,7 @@ from pathlib import Path
 
 from selftrain import stages
 from selftrain.cleaning import trustworthy
+from selftrain.compare import PairedComparison, paired_comparison
 from selftrain.testset import describe_test_split, import_clean_test_folder
 from training.errors import TrainingError
 from training.pseudo_label import MODES, pseudo_label
@@ -109,6 +110,7 @@ class SelfTrainSummary:
     rounds: list[RoundResult] = field(default_factory=list)
     stopped_because: str = ""
     baseline: Baseline | None = None
+    comparison: PairedComparison | None = None    # last round against the baseline, same test images
 
 
 def self_train(ws: Workspace, config: SelfTrainConfig, notify: Notify | None = None,
@@ -138,10 +140,11 @@ def self_train(ws: Workspace, config: SelfTrainConfig, notify: Notify | None = N
             reason = "the round accepted nothing new"
             break
         best_val, stale = (result.val_accuracy, 0) if result.val_accuracy > best_val + 1e-9 else (best_val, stale + 1)
-    baseline = None
+    baseline, comparison = None, None
     if config.baseline and results:
         baseline = stages.raw_baseline(ws, config, truth or {}, notify)
-    return SelfTrainSummary(results, reason, baseline)
+        comparison = paired_comparison(ws, results[-1].run_id, baseline.run_id)
+    return SelfTrainSummary(results, reason, baseline, comparison)
 
 
 def load_rounds(ws: Workspace) -> list[RoundResult]:

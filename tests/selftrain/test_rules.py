@@ -82,3 +82,12 @@ def test_a_model_judges_labels_only_when_kappa_reaches_0_4() -> None:
 
     assert trustworthy(0.52, 5) and not trustworthy(0.51, 5)   # chance 0.2: the bar is 0.52
     assert trustworthy(0.70, 2) and not trustworthy(0.69, 2)   # chance 0.5: the bar is 0.7
+
+
+def test_mcnemar_counts_only_the_images_the_two_models_disagree_on() -> None:
+    from selftrain.compare import mcnemar_p
+
+    assert mcnemar_p(0, 0) == 1.0
+    assert mcnemar_p(9, 13) == pytest.approx(0.5235, abs=1e-4)      # the demo's -3.2 points: noise
+    assert mcnemar_p(13, 9) == mcnemar_p(9, 13)
+    assert mcnemar_p(2, 18) == pytest.approx(0.000402, abs=1e-6)    # a real difference
