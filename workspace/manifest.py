@@ -37,15 +37,22 @@ def export_manifest(ws: Workspace, out: Path) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise WorkspaceError(f"--out must end in .csv or .parquet, got {out.name!r}")
+    if out.is_dir():
+        raise WorkspaceError(f"--out {out} is a folder; give a file name such as {out / ('manifest' + suffix)}")
     with ws.catalog() as catalog:
         frame = manifest_frame(catalog)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    if suffix == ".csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        frame.to_parquet(tmp, index=False)
-    tmp.replace(out)
+    try:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        tmp.replace(out)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed export leaves nothing half-made
     return len(frame)
 
 
