@@ -112,6 +112,7 @@ def _curate_workers(parent: psutil.Process) -> list[psutil.Process]:
         return []
 
 
+@pytest.mark.slow
 def test_killed_curate_is_reported_and_its_workers_die(tmp_path: Path) -> None:
     ws = workspace_with(tmp_path, {"a": 20, "b": 20})
     assert cli("curate", ws.root, "--size", "32").returncode == 0

@@ -16,6 +16,7 @@ from training.errors import TrainingError
 from workspace.layout import open_workspace
 
 CLASSES = ["daisy", "roses", "tulips"]
+pytestmark = pytest.mark.training
 
 
 def tiny_config(run_id: str, **extra):
