@@ -393,7 +393,7 @@ def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig, version:
         {"version": version, "classes": ws.config().class_names, "created_at": utc_now()}, indent=2) + "\n")
     kept = set(wanted.values())
     removed = sum(1 for path in published.values() if path.relative_to(path.parents[2]).as_posix() not in kept)
-    swap_in(ws, build)
+    swap_in(ws, build, version)
     if progress:
         progress(len(todo), len(todo))
     return len(todo) - len(failures), removed

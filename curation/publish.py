@@ -40,8 +40,12 @@ def begin_build(ws: Workspace) -> Path:
     folder.mkdir(exist_ok=True)
     current = published_dir(ws)
     for leftover in folder.iterdir():
-        if leftover.name.startswith("build-") and leftover != current:
+        if leftover == current:
+            continue
+        if leftover.is_dir():  # builds of killed curates, versions a crash kept from removal
             shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
     build = folder / f"build-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
     build.mkdir()
     return build
@@ -64,8 +68,11 @@ def link_or_copy(source: Path, dest: Path) -> None:
         shutil.copy2(source, dest)
 
 
-def swap_in(ws: Workspace, build: Path) -> None:
-    """Point `curated` at `build` in one atomic rename, then drop the version it replaced."""
+def swap_in(ws: Workspace, build: Path, version: str) -> Path:
+    """Name the finished build after its version, point `curated` at it in one atomic rename,
+    then drop the version it replaced. Returns the published folder."""
+    final = build.with_name(f"v-{version}-{build.name.removeprefix('build-')}")
+    os.rename(build, final)
     old = published_dir(ws)
     link = ws.curated_dir
     if old is not None and not link.is_symlink():  # a workspace from before versions: move it aside
@@ -73,11 +80,10 @@ def swap_in(ws: Workspace, build: Path) -> None:
         shutil.rmtree(legacy, ignore_errors=True)
         os.rename(link, legacy)
         old = legacy
-    elif link.exists() is False and link.is_symlink():  # dangling
-        old = None
     tmp = ws.root / LINK_TMP
     tmp.unlink(missing_ok=True)
-    os.symlink(os.path.join(VERSIONS, build.name), tmp)
+    os.symlink(os.path.join(VERSIONS, final.name), tmp)
     os.replace(tmp, link)
-    if old is not None and old != build:
+    if old is not None and old != final:
         shutil.rmtree(old, ignore_errors=True)
+    return final
