@@ -13,6 +13,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -359,8 +360,18 @@ def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judge
 
 def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig, version: str,
                  progress: Progress | None) -> tuple[int, int]:
-    """Build the next curated/ aside (unchanged files linked, others encoded), then swap it in."""
+    """Build the next curated/ aside (unchanged files linked, others encoded), then swap it in;
+    a build that fails is removed (a killed one is removed by the next curate)."""
     build = begin_build(ws)
+    try:
+        return _build_and_swap(ws, catalog, config, version, build, progress)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+
+
+def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, version: str, build: Path,
+                    progress: Progress | None) -> tuple[int, int]:
     spec = json.dumps(asdict(config.resize_spec), sort_keys=True)
     current = ws.curated_dir / ".resize.json"
     published = published_files(ws)

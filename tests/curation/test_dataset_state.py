@@ -95,6 +95,8 @@ def test_a_curate_that_fails_midway_leaves_the_published_version(tmp_path: Path,
         curate(ws, CurateConfig(size=32))
     assert curated_files(ws) == before
     assert json.loads((ws.curated_dir / "dataset.json").read_text())["version"] == done.version
+    assert [p.name for p in (ws.root / ".curated").iterdir()] == [ws.curated_dir.resolve().name], \
+        "the failed build is removed"
     with ws.catalog() as catalog:
         assert curate_state(ws, catalog).problem == INTERRUPTED
     monkeypatch.undo()
