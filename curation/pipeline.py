@@ -29,13 +29,14 @@ from curation.lifetime import die_with_parent
 from curation.pairs import similar_links
 from curation.publish import begin_build, link_or_copy, published_files, swap_in
 from curation.quality import ALL_FLAGS
+from curation.records import (changes, dataset_fingerprint, image_states, last_finished_params, split_notes,
+                              sync_active_classes)
 from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec
 from curation.split import SplitItem, plan_splits
 from curation.validate import ValidationLimits
 from curation.workers import Analysis, analyse, resize_job
 from workspace.catalog import Catalog, utc_now
 from workspace.config import validate_split
-from workspace.dataset import fingerprint
 from workspace.imagecheck import DEFAULT_MAX_PIXELS
 from workspace.layout import Workspace
 
@@ -113,10 +114,10 @@ def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None
     killed curate is visible as unfinished (`workspace.dataset.curate_state`)."""
     ws_config = ws.config()
     with ws.catalog() as catalog:
-        previous = _last_finished_params(catalog)
+        previous = last_finished_params(catalog)
         stage = catalog.insert("INSERT INTO stage_runs (stage, params, started_at) VALUES ('curate', ?, ?)",
                                (json.dumps(asdict(config)), utc_now()))
-        before = _states(catalog)
+        before = image_states(catalog)
         inactive = sync_active_classes(catalog, ws_config.class_names)
         analysed = _analyse_new(ws, catalog, config, progress)
         items = _dedupe_items(catalog)
@@ -125,13 +126,14 @@ def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None
         _record_calibration(catalog, stage, config, calibration)
         possible = _record_pairs(catalog, items, judgement)
         applied = _apply_decisions(catalog, items, judgement, calibration, config)
-        version = dataset_fingerprint(catalog, ws_config.class_names, config)
+        version = dataset_fingerprint(catalog, ws_config.class_names, asdict(config.resize_spec))
         written, removed = _materialise(ws, catalog, config, version, progress)
         summary = CurateSummary(analysed, applied.rejected, applied.duplicates, applied.conflicts,
                                 applied.splits, written, removed, applied.unlabelled, possible,
                                 calibration.as_dict(), calibration.describe(), version,
-                                _changes(before, _states(catalog)), inactive,
-                                split_notes(config, previous, applied))
+                                changes(before, image_states(catalog)), inactive,
+                                split_notes(config.split, config.resplit, previous, applied.splits,
+                                            applied.new_test_classes))
         with catalog.transaction() as conn:
             conn.execute("INSERT INTO dataset_versions (version, stage_run, classes, counts, created_at)"
                          " VALUES (?, ?, ?, ?, ?)", (version, stage, json.dumps(ws_config.class_names),
@@ -139,69 +141,6 @@ def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None
             conn.execute("UPDATE stage_runs SET ended_at = ?, counts = ? WHERE id = ?",
                          (utc_now(), json.dumps(asdict(summary)), stage))
     return summary
-
-
-def _last_finished_params(catalog: Catalog) -> dict | None:
-    row = catalog.one("SELECT params FROM stage_runs WHERE stage = 'curate' AND ended_at IS NOT NULL"
-                      " ORDER BY id DESC LIMIT 1")
-    return json.loads(row["params"]) if row and row["params"] else None
-
-
-def _states(catalog: Catalog) -> dict[str, tuple]:
-    return {r["id"]: (r["status"], r["split"]) for r in catalog.all("SELECT id, status, split FROM images")}
-
-
-def _changes(before: dict[str, tuple], after: dict[str, tuple]) -> dict[str, int]:
-    """This run's effect: images whose status or split changed, counted by what they are now."""
-    counts: Counter[str] = Counter()
-    for image_id, (status, split) in after.items():
-        if before.get(image_id) != (status, split):
-            counts[f"{status} {split}" if status == "accepted" else status] += 1
-    return dict(sorted(counts.items()))
-
-
-def sync_active_classes(catalog: Catalog, class_names: list[str]) -> dict[str, int]:
-    """Classes of harvest.json are active; a class removed from it becomes inactive: its images
-    leave the dataset (rejected, reason `inactive_class`) but keep their rows and raw files, and
-    come back if the class does. Returns the inactive classes with their image rows."""
-    with catalog.transaction() as conn:
-        for position, name in enumerate(class_names):
-            conn.execute("INSERT INTO classes (name, position, active) VALUES (?, ?, 1)"
-                         " ON CONFLICT(name) DO UPDATE SET active = 1", (name, position))
-        marks = ",".join("?" * len(class_names))
-        conn.execute(f"UPDATE classes SET active = 0 WHERE name NOT IN ({marks})", class_names)
-        conn.execute(f"UPDATE images SET status = 'stored', reason = NULL WHERE status = 'rejected'"
-                     f" AND reason = 'inactive_class' AND class IN ({marks})", class_names)
-        conn.execute(f"UPDATE images SET status = 'rejected', reason = 'inactive_class', split = NULL,"
-                     f" duplicate_of = NULL WHERE class IS NOT NULL AND class NOT IN ({marks})"
-                     f" AND status IN ('stored', 'accepted', 'duplicate', 'conflict')", class_names)
-    rows = catalog.all(f"SELECT class, COUNT(*) AS n FROM images WHERE class IS NOT NULL AND class NOT IN ({marks})"
-                       " GROUP BY class ORDER BY class", class_names)
-    return {r["class"]: r["n"] for r in rows}
-
-
-def dataset_fingerprint(catalog: Catalog, class_names: list[str], config: CurateConfig) -> str:
-    rows = catalog.all("SELECT id, sha256, class, split FROM images WHERE status = 'accepted'")
-    return fingerprint(class_names, asdict(config.resize_spec),
-                       ((r["id"], r["sha256"], r["class"], r["split"]) for r in rows))
-
-
-def split_notes(config: CurateConfig, previous: dict | None, applied: "_Applied") -> tuple[str, ...]:
-    """What a changed --split did and did not change, and how to get a test split if there is none."""
-    notes = []
-    ratios = ",".join(f"{x:g}" for x in config.split)
-    old = tuple(previous.get("split") or ()) if previous else ()
-    if old and tuple(old) != tuple(config.split) and not config.resplit:
-        notes.append(f"split {ratios} differs from the last curate's {','.join(f'{x:g}' for x in old)}: images that "
-                     "already have a split keep it; new images, and classes without test images, follow the new "
-                     "ratios (test stays frozen for classes that have it). Run curate --resplit to redo every split.")
-    if applied.new_test_classes and previous:
-        notes.append(f"classes without test images got a test share now: {', '.join(applied.new_test_classes)}")
-    if applied.splits and not any(c.get("test") for c in applied.splits.values()):
-        how = ("give test a share, e.g. curate --split 0.8,0.1,0.1" if config.split[2] <= 0
-               else "classes need more images (or groups) to spare one for test")
-        notes.append(f"this workspace has no test split (ratios {ratios}); to make one, {how}")
-    return tuple(notes)
 
 
 def _record_calibration(catalog: Catalog, stage: int, config: CurateConfig, calibration: Calibration) -> None:
