@@ -48,7 +48,7 @@ def plan_splits(items: Sequence[SplitItem], ratios: tuple[float, float, float], 
     whatever the order of `items`."""
     current = {i.id: i.split for i in items if i.split and not resplit}
     tested = {i.class_name for i in items if current.get(i.id) == "test"}
-    moved = _give_test_share(items, current, tested, ratios, seed)
+    _give_test_share(items, current, tested, ratios, seed)
     group_split: dict[str, str] = {}
     for item in items:
         if item.id in current:
@@ -76,32 +76,26 @@ def plan_splits(items: Sequence[SplitItem], ratios: tuple[float, float, float], 
             assignments[item.id] = "train"
         else:
             excluded[item.id] = f"similar_to_{existing}"
-    new_test = {items_class for items_class in {i.class_name for i in items} - tested
-                if any(assignments.get(i.id) == "test" for i in items if i.class_name == items_class)}
-    return SplitPlan(assignments, excluded, tuple(sorted(new_test | moved)))
+    new_test = {i.class_name for i in items if i.class_name not in tested and assignments.get(i.id) == "test"}
+    return SplitPlan(assignments, excluded, tuple(sorted(new_test)))
 
 
 def _give_test_share(items: Sequence[SplitItem], current: dict[str, str], tested: set[str],
-                     ratios: tuple[float, float, float], seed: int) -> set[str]:
+                     ratios: tuple[float, float, float], seed: int) -> None:
     """Move whole groups of train/val images of classes without test images into test, in the
     ratios' test share; a group with a member that cannot move (a pseudo-label, a new image, an
-    image of another class) stays where it is.
-    Updates `current`; returns the classes that got test images."""
+    image of a class whose test is frozen) stays where it is. Updates `current`."""
     if ratios[2] <= 0:
-        return set()
+        return
+
     def movable(i: SplitItem) -> bool:
         return i.class_name not in tested and i.id in current and i.label_source != "pseudo"
 
     fixed_groups = {i.group for i in items if not movable(i)}  # a look-alike elsewhere stays put
     candidates = [i for i in items if movable(i) and i.group not in fixed_groups]
-    moved: set[str] = set()
     for item_id, split in assign_groups(candidates, ratios, seed).items():
         if split == "test":
             current[item_id] = "test"
-    for item in candidates:
-        if current[item.id] == "test":
-            moved.add(item.class_name)
-    return moved
 
 
 def _without_test(ratios: tuple[float, float, float]) -> tuple[float, float, float]:

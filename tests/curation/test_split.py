@@ -184,6 +184,7 @@ def test_a_class_added_after_test_froze_gets_test_images_and_the_others_get_none
     assert all(plan.assignments[i.id] != "test" for i in new if i.class_name == "a"), "a's test stays frozen"
     assert {i.id for i in old if plan.assignments[i.id] == "test"} == tests_before
     assert all(plan.assignments[i.id] == first.assignments[i.id] for i in old)
+    assert plan_splits(with_splits(old, first) + new, RATIOS, seed=1) == plan, "seeded: the same plan again"
 
 
 def test_a_class_split_without_test_gets_a_test_share_from_its_train_and_val_groups() -> None:
@@ -199,6 +200,7 @@ def test_a_class_split_without_test_gets_a_test_share_from_its_train_and_val_gro
     for name in ("a", "b"):
         assert 2 <= Counter(plan.assignments[i.id] for i in items if i.class_name == name)["test"] <= 8
     assert_groups_whole(items, plan)
+    assert plan_splits(with_splits(items, no_test), RATIOS, seed=1) == plan, "seeded: the same plan again"
     assert plan_splits(with_splits(items, plan), RATIOS, seed=1).assignments == plan.assignments, "then frozen"
 
 
