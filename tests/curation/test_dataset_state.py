@@ -120,7 +120,12 @@ def test_killed_curate_is_reported_and_its_workers_die(tmp_path: Path) -> None:
     assert cli("curate", ws.root, "--size", "32").returncode == 0
     published = curated_files(ws)
     version = json.loads((ws.curated_dir / "dataset.json").read_text())["version"]
-    import_labelled(ws, noise_photos(tmp_path / "big", {"a": 700, "b": 700}, size=(640, 480), seed=9))
+    big = noise_photos(tmp_path / "big", {"a": 60, "b": 60}, size=(640, 480), seed=9)
+    for photo in sorted(big.rglob("*.jpg")):  # distinct files (bytes after the JPEG's end) for curate to analyse
+        data = photo.read_bytes()
+        for copy in range(11):
+            (photo.parent / f"{photo.stem}-{copy}.jpg").write_bytes(data + bytes([copy]))
+    import_labelled(ws, big)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, str(REPO / "cli.py"), "curate", str(ws.root), "--size", "32",
                              "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)

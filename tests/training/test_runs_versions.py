@@ -87,8 +87,13 @@ def test_evaluate_and_predict_say_which_run_and_why(two_versions, run_cli, tmp_p
     run = run_cli("predict", ws.root, image, "--json")
     assert run.returncode == 0 and "using run r2: best val accuracy" in run.stderr
     assert json.loads(run.stdout.splitlines()[0])["top"], "stdout stays JSON"
-    missing = run_cli("evaluate", ws.root, "--run", "nonexistent")
-    assert missing.returncode == 1 and "no run named 'nonexistent'" in missing.stderr and "runs: r1, r2" in missing.stderr
+
+
+def test_an_unknown_run_lists_the_runs_that_exist(two_versions) -> None:
+    from training.evaluate import evaluate
+
+    with pytest.raises(TrainingError, match=r"no run named 'nonexistent' .*; runs: r1, r2"):
+        evaluate(two_versions[0], "nonexistent")
 
 
 def test_a_missing_run_folder_is_skipped_and_the_other_runs_count(two_versions, tmp_path: Path) -> None:
