@@ -36,12 +36,12 @@ def curate(
 
     ws = open_workspace(directory)
     ws_config = ws.config()
-    section = ws_config.section("curate")
-    defaults = {"size": ws_config.image_size, "split": ws_config.split, "seed": ws_config.seed}
-    config = build_stage_config(CurateConfig, {**defaults, **section}, {
+    defaults = {"size": ws_config.image_size, "split": ws_config.split, "seed": ws_config.seed,
+                "max_pixels": ws_config.max_pixels}
+    config = build_stage_config(CurateConfig, ws_config.section("curate"), {
         "size": size, "resize_mode": resize_mode, "split": parse_split(split) if split else None,
         "seed": seed, "threshold": threshold, "format": format, "resplit": resplit or None, "workers": workers,
-    })
+    }, section="curate", defaults=defaults)
     with writer_lock(ws, "curate", wait=not no_wait, on_wait=console.warn), \
             console.progress_bar("curating") as progress:
         summary = run_curate(ws, config, progress=progress)
@@ -50,18 +50,25 @@ def curate(
 
         console.emit_json({"workspace": str(directory), **asdict(summary)})
         return
-    table = Table(title=f"curated {directory}")
+    table = Table(title=f"curated {directory}: dataset version {summary.version} (all images)")
     for column in ("class", "train", "val", "test"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name in ws_config.class_names:
         counts = summary.splits.get(name, {})
         table.add_row(name, *(str(counts.get(s, 0)) for s in ("train", "val", "test")))
-    console.out.print(table)
-    rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
+    console.show(table)
     console.info(summary.calibration_text)
-    console.info(f"analysed {summary.analysed} new images; duplicates {summary.duplicates}, conflicts "
-                 f"{summary.conflicts}, possible duplicates kept {summary.possible_duplicates} pairs, "
-                 f"rejected: {rejected}; wrote {summary.written}, removed {summary.removed}")
+    changed = ", ".join(f"{k} {v}" for k, v in summary.changes.items()) or "nothing"
+    console.info(f"this run: analysed {summary.analysed} new images; changed: {changed}; "
+                 f"curated files written {summary.written}, removed {summary.removed}")
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
+    console.info(f"dataset totals: duplicates {summary.duplicates}, conflicts {summary.conflicts}, possible "
+                 f"duplicates kept {summary.possible_duplicates} pairs, rejected: {rejected}")
+    if summary.inactive:
+        console.warn("inactive classes (no longer in harvest.json; removed from curated/, rows and raw files kept): "
+                     + ", ".join(f"{k} ({v} images)" for k, v in summary.inactive.items()))
+    for line in summary.notes:
+        console.warn(line)
 
 
 def dedupe(

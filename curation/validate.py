@@ -14,18 +14,19 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from curation.errors import Rejected
-from workspace.imagecheck import PILLOW_FAILURES, failure_reason
+from workspace.imagecheck import DEFAULT_MAX_PIXELS, PILLOW_FAILURES, failure_reason, use_pixel_limit
 
 
 @dataclass(frozen=True)
 class ValidationLimits:
     min_side: int = 32
-    max_pixels: int = 64_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     max_aspect: float = 6.0
 
 
 def open_normalized(path: Path, limits: ValidationLimits, draft: int | None = None) -> Image.Image:
     """The image as upright RGB; `draft` lets JPEG decode at a reduced scale (fast)."""
+    use_pixel_limit(limits.max_pixels)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

@@ -94,7 +94,7 @@ def print_rounds(summary, class_names: list[str]) -> None:
         table.add_row("raw crawl, same budget", *(f"{base.per_class.get(n, 0)} (train)" for n in class_names), "-",
                       f"{base.test_accuracy:.3f}",
                       "-" if base.label_precision is None else f"{base.label_precision:.3f} (labels)")
-    console.out.print(table)
+    console.show(table)
     if summary.rounds:
         last = summary.rounds[-1]
         console.info(describe_test_labels(last.test_labels, last.test_images, last.smallest_test_class))

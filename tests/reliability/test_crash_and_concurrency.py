@@ -41,6 +41,11 @@ def curated_files(ws: Path) -> list[Path]:
     return [p for split in ("train", "val", "test") for p in (ws / "curated" / split).glob("*/*.jpg")]
 
 
+def building_files(ws: Path) -> list[Path]:
+    """Curated files of a version being built aside (curation.publish), not yet published."""
+    return list((ws / ".curated").glob("build-*/*/*/*.jpg"))
+
+
 def test_sigkill_curate_while_it_writes_curated_files_then_resume(tmp_path: Path) -> None:
     total = 80
     noise_photos(tmp_path / "src", total)
@@ -48,10 +53,11 @@ def test_sigkill_curate_while_it_writes_curated_files_then_resume(tmp_path: Path
     init_workspace(ws, ["a", "b"])
     assert subprocess.run(cli("import", ws, tmp_path / "src"), capture_output=True).returncode == 0
     with child_group(cli("curate", ws, "--size", "48", "--workers", "1")) as process:
-        wait_for(lambda: len(curated_files(ws)) >= 2, process, "curated file written")
+        wait_for(lambda: len(building_files(ws)) >= 2, process, "curated file written")
         assert process.poll() is None
         kill_group(process)
-    assert 2 <= len(curated_files(ws)) < total  # killed with some curated files written and others not
+    assert 2 <= len(building_files(ws)) < total  # killed with some curated files written and others not
+    assert curated_files(ws) == [], "readers of curated/ never see the half-built version"
     resumed = subprocess.run(cli("curate", ws, "--size", "48"), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     with sqlite3.connect(ws / "catalog.sqlite") as conn:
@@ -59,7 +65,7 @@ def test_sigkill_curate_while_it_writes_curated_files_then_resume(tmp_path: Path
         splits = dict(conn.execute("SELECT split, COUNT(*) FROM images GROUP BY split").fetchall())
     assert sum(splits.values()) == total and set(splits) == {"train", "val", "test"}
     check_consistent(ws)  # every accepted image has its curated file, no stray or partial file
-    assert len(curated_files(ws)) == total
+    assert len(curated_files(ws)) == total and building_files(ws) == []
     assert len((ws / "curated" / "metadata.csv").read_text().splitlines()) == total + 1
 
 
