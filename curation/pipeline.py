@@ -12,18 +12,18 @@ import csv
 import json
 import logging
 import os
+import sqlite3
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from curation.calibrate import Calibration, calibrate
 from curation.dedupe import DedupeItem, Judgement, UnionFind, judge
 from curation.errors import CurationError
+from curation.executor import ExecutorFactory, map_batches, open_executors
 from curation.hashing import ImageHashes, split_crop_hashes
-from curation.pairs import similar_links
+from curation.pairs import PairSearch, similar_links
 from curation.quality import ALL_FLAGS
 from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec
 from curation.split import SplitItem, plan_splits
@@ -56,6 +56,8 @@ class CurateConfig:
     reject_flags: tuple[str, ...] = ("low_information",)
     similar_margin: int = 4
     workers: int = 0                      # 0: every core
+    cluster: str | None = None            # a Dask scheduler address or local[N]; None: this machine
+    band_join_above: int = 0              # hashes past which the near-duplicate search is a band join; 0: never
 
     def __post_init__(self) -> None:
         if not 16 <= self.size <= 4096:
@@ -70,6 +72,8 @@ class CurateConfig:
         if unknown:
             raise CurationError(f"unknown quality flag {unknown[0]!r}; known: {', '.join(ALL_FLAGS)}")
         validate_split(tuple(self.split))
+        if self.band_join_above < 0:
+            raise CurationError(f"--band-join-above must be >= 0, got {self.band_join_above}")
 
     @property
     def limits(self) -> ValidationLimits:
@@ -96,17 +100,19 @@ class CurateSummary:
 
 
 def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None) -> CurateSummary:
-    with ws.catalog() as catalog:
+    with open_executors(config.cluster, str(ws.root), config.workers, config.band_join_above) as executors, \
+            ws.catalog() as catalog:
         stage = catalog.insert("INSERT INTO stage_runs (stage, params, started_at) VALUES ('curate', ?, ?)",
                                (json.dumps(asdict(config)), utc_now()))
-        analysed = _analyse_new(ws, catalog, config, progress)
+        analysed = _analyse_new(ws, catalog, config, executors, progress)
         items = _dedupe_items(catalog)
         calibration = calibrate(items, config.threshold, seed=config.seed)
-        judgement = judge(items, calibration.rule)
+        search = executors.pair_search(2 * len(items))
+        judgement = judge(items, calibration.rule, pair_search=search)
         _record_calibration(catalog, stage, config, calibration)
         possible = _record_pairs(catalog, items, judgement)
-        summary = _apply_decisions(catalog, items, judgement, calibration, config)
-        written, removed = _materialise(ws, catalog, config, progress)
+        summary = _apply_decisions(catalog, items, judgement, calibration, config, search)
+        written, removed = _materialise(ws, catalog, config, executors, progress)
         _write_metadata(ws, catalog)
         summary = CurateSummary(analysed, summary.rejected, summary.duplicates, summary.conflicts,
                                 summary.splits, written, removed, summary.unlabelled, possible,
@@ -134,36 +140,32 @@ def _record_pairs(catalog: Catalog, items: list[DedupeItem], judgement: Judgemen
     return sum(1 for p in judgement.pairs if p.kind == "possible_duplicate")
 
 
-def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, progress: Progress | None) -> int:
-    """Images without a thumbnail: new ones, and those analysed before the thumbnail existed."""
+def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, executors: ExecutorFactory,
+                 progress: Progress | None) -> int:
+    """Images without a thumbnail: new ones, and those analysed before the thumbnail existed.
+    Results are committed a batch at a time as they arrive, so a killed run keeps what finished."""
     rows = catalog.all("SELECT id, path FROM images WHERE path IS NOT NULL AND thumb IS NULL"
                        " AND status IN ('stored', 'unlabelled', 'duplicate', 'accepted', 'conflict')")
     jobs = [f"{r['id']}\0{ws.root / r['path']}" for r in rows]
-    results = _map(analyse, jobs, config)
-    for done, result in enumerate(results, start=1):
-        _record_analysis(catalog, result, config)
-        if progress and (done % 50 == 0 or done == len(jobs)):
+    done = 0
+    for batch in map_batches(executors, analyse, jobs, config.limits):
+        with catalog.transaction() as conn:
+            for result in batch:
+                _record_analysis(conn, result, config)
+        done += len(batch)
+        if progress:
             progress(done, len(jobs))
     return len(jobs)
 
 
-def _map(function, jobs: list[str], config: CurateConfig):
-    """In-process for small batches; otherwise a spawn-based process pool over every core."""
-    workers = config.workers or os.cpu_count() or 1
-    if len(jobs) < 64 or workers == 1:
-        return [function(job, config.limits) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(function, jobs, [config.limits] * len(jobs), chunksize=16))
-
-
-def _record_analysis(catalog: Catalog, result: Analysis, config: CurateConfig) -> None:
+def _record_analysis(conn: sqlite3.Connection, result: Analysis, config: CurateConfig) -> None:
     if result.signature is None:
-        catalog.execute("UPDATE images SET status = 'rejected', reason = ?, split = NULL WHERE id = ?",
+        conn.execute("UPDATE images SET status = 'rejected', reason = ?, split = NULL WHERE id = ?",
                         (result.reason, result.id))
         return
     rejecting = [f for f in result.flags if f in config.reject_flags]
     h = result.signature.hashes
-    catalog.execute(
+    conn.execute(
         "UPDATE images SET phash = ?, phash_flip = ?, dhash = ?, dhash_flip = ?, crop_hashes = ?, thumb = ?,"
         " flags = ?, status = CASE WHEN ? IS NOT NULL THEN 'rejected' ELSE status END,"
         " reason = CASE WHEN ? IS NOT NULL THEN ? ELSE reason END WHERE id = ?",
@@ -202,14 +204,14 @@ class _Applied:
 
 
 def split_groups(items: list[DedupeItem], judgement: Judgement, calibration: Calibration,
-                 margin: int) -> dict[str, str]:
+                 margin: int, pair_search: PairSearch | None = None) -> dict[str, str]:
     """Group id of each item for the split. Look-alikes (both hashes within the calibrated radii
     + `margin`), confirmed pairs (linking kept images through their duplicates) and possible
     duplicates within the calibrated radii share a split. Possible duplicates found only by the
     ceiling rule do not: in a low-variance domain they chain whole classes together."""
     rule = calibration.rule
     finder = UnionFind(len(items))
-    for i, j in similar_links(items, rule, margin):
+    for i, j in similar_links(items, rule, margin, pair_search):
         finder.union(i, j)
     for pair in judgement.pairs:
         close_crop = pair.crop_distance is not None and pair.crop_distance <= rule.crop_radius
@@ -224,12 +226,12 @@ def split_groups(items: list[DedupeItem], judgement: Judgement, calibration: Cal
 
 
 def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judgement, calibration: Calibration,
-                     config: CurateConfig) -> _Applied:
+                     config: CurateConfig, pair_search: PairSearch | None = None) -> _Applied:
     rows = {r["id"]: r for r in catalog.all("SELECT id, class, label_source, split, status FROM images")}
     decisions = judgement.decisions
     kept = [d for d in decisions if d.status == "kept"]
     trainable = [d for d in kept if d.class_name and rows[d.id]["label_source"] not in UNJUDGED_LABELS]
-    group_of = split_groups(items, judgement, calibration, config.similar_margin)
+    group_of = split_groups(items, judgement, calibration, config.similar_margin, pair_search)
     plan = plan_splits(
         [SplitItem(d.id, d.class_name or "", group_of[d.id],
                    current_split(rows[d.id]),
@@ -267,7 +269,7 @@ def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judge
     return _Applied(rejected, counts["duplicate"], counts["conflict"], splits, counts["unlabelled"])
 
 
-def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig,
+def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig, executors: ExecutorFactory,
                  progress: Progress | None) -> tuple[int, int]:
     """Write missing/stale curated files, remove files the catalog no longer wants."""
     for leftover in ws.curated_dir.rglob(".*.tmp"):  # an encoder killed mid-write
@@ -280,7 +282,7 @@ def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig,
     todo = [r for r in rows if rebuild or r["curated_path"] != wanted[r["id"]]
             or not (ws.root / wanted[r["id"]]).exists()]
     jobs = [f"{r['id']}\0{ws.root / r['path']}\0{ws.root / wanted[r['id']]}" for r in todo]
-    failures = _map_resize(jobs, config)
+    failures = _map_resize(jobs, config, executors)
     written = 0
     with catalog.transaction() as conn:
         for r in todo:
@@ -301,15 +303,10 @@ def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig,
     return written, removed
 
 
-def _map_resize(jobs: list[str], config: CurateConfig) -> dict[str, str]:
-    workers = config.workers or os.cpu_count() or 1
-    if len(jobs) < 64 or workers == 1:
-        results = [resize_job(j, config.resize_spec, config.limits) for j in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(resize_job, jobs, [config.resize_spec] * len(jobs),
-                                    [config.limits] * len(jobs), chunksize=16))
-    return {image_id: reason for image_id, reason in results if reason}
+def _map_resize(jobs: list[str], config: CurateConfig, executors: ExecutorFactory) -> dict[str, str]:
+    """Resize and write the curated files where the executors run; returns the failures."""
+    return {image_id: reason for batch in map_batches(executors, resize_job, jobs, config.resize_spec, config.limits)
+            for image_id, reason in batch if reason}
 
 
 def _remove_stale(ws: Workspace, wanted: set[str]) -> int:
