@@ -1,5 +1,6 @@
 """The probe every worker runs before any work: does it see the workspace, can it write there, can
-it import what the tasks need. Shipped by value, so it runs even on a worker without Harvest."""
+it import what the tasks need (the scheduler too: it unpickles every task). Shipped by value, so
+it runs even where Harvest is not installed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ DOWNLOAD_MODULES = ("requests", "urllib3", "PIL", "crawler.http", "workspace.sto
 
 def probe_worker(root: str, token_name: str, token: str, modules: tuple[str, ...]) -> str | None:
     """None when this worker can work on the workspace at `root`, else the problem in words."""
-    import importlib
     import os
 
     token_path = Path(root) / token_name
@@ -30,6 +30,13 @@ def probe_worker(root: str, token_name: str, token: str, modules: tuple[str, ...
         scratch.unlink()
     except OSError as exc:
         return f"cannot write in {scratch.parent} ({exc.strerror or exc})"
+    return missing_module(modules)
+
+
+def missing_module(modules: tuple[str, ...]) -> str | None:
+    """None when every module imports here, else which package is missing and what to do."""
+    import importlib
+
     for module in modules:
         try:
             importlib.import_module(module)
@@ -60,6 +67,9 @@ def probe_workspace(client, root: Path, modules: tuple[str, ...]) -> int:
                              on_error="return")
     finally:
         token_path.unlink(missing_ok=True)
+    on_scheduler = client.run_on_scheduler(missing_module, tuple(modules))
+    if on_scheduler:   # the scheduler unpickles every task: it needs Harvest's code too
+        raise ClusterError(f"the Dask scheduler {on_scheduler}")
     for worker, answer in sorted(answers.items()):
         if isinstance(answer, BaseException):
             raise ClusterError(f"Dask worker {worker} failed the workspace probe: {answer!r}")
