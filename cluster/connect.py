@@ -43,6 +43,7 @@ def connect(address: str) -> Iterator:
     """A distributed Client on the cluster, version-checked, with at least one worker."""
     from distributed import Client, LocalCluster
 
+    _quiet_dask_logs()
     workers = local_workers(address)
     if workers is not None:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -61,6 +62,13 @@ def connect(address: str) -> Iterator:
         _wait_for_a_worker(client, target)
         check_versions(client)
         yield client
+
+
+def _quiet_dask_logs() -> None:
+    """Dask logs every worker and connection at INFO through its own level, set when it is first
+    imported; keep it to warnings unless Harvest itself logs at debug (--debug)."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 def _wait_for_a_worker(client, target: str) -> None:

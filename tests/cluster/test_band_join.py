@@ -23,6 +23,7 @@ def planted_hashes(count: int, planted: int, seed: int) -> np.ndarray:
     return values
 
 
+@pytest.mark.slow
 def test_band_join_on_the_cluster_finds_exactly_the_local_pairs_of_100k_hashes(local_cluster: str) -> None:
     from distributed import Client
 
