@@ -91,14 +91,14 @@ def check_versions(client) -> None:
 
 def skew_line(message: str) -> str:
     """Dask's 'Mismatched versions found' table folded into one line."""
-    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
             for line in message.splitlines() if line.startswith("|")]
     if len(rows) < 2:
         return f"version skew between this machine and the Dask cluster: {' '.join(message.split())}"
     header, *body = rows
-    parts = ["; ".join(f"{row[0]}: " + ", ".join(f"{name.lower()} {value}" for name, value in zip(header[1:], row[1:]))
-                       for row in body)]
-    return f"version skew between this machine and the Dask cluster (Dask: Mismatched versions found): {parts[0]}"
+    packages = "; ".join(f"{row[0]} " + ", ".join(f"{name.lower()} {value}" for name, value in zip(header[1:], row[1:]))
+                         for row in body)
+    return f"version skew between this machine and the Dask cluster (Dask: Mismatched versions found): {packages}"
 
 
 def _first_line(exc: BaseException) -> str:
