@@ -51,7 +51,7 @@ def analysed(ws) -> int:
 
 def test_curate_survives_a_killed_worker_and_equals_a_local_curate(scheduler, workers, tmp_path: Path) -> None:
     address, _ = scheduler
-    ws = photo_workspace(tmp_path, per_class=80)
+    ws = photo_workspace(tmp_path, per_class=60)
     local = copy_workspace(ws, tmp_path / "ws-local")
     victim, _ = workers(2)
     with ws.catalog() as catalog:
