@@ -74,7 +74,7 @@ def emit_chunk(chunk: tuple[int, np.ndarray], bands: list[tuple[int, int]], budg
     """Map side: ((band, route), index hashes, index positions, query hashes, query positions,
     query budgets) for every partition this chunk sends rows to."""
     start, values = chunk
-    positions = np.arange(start, start + len(values), dtype=np.int64)
+    positions = np.arange(start, start + len(values), dtype=np.int32 if start + len(values) < 2**31 else np.int64)
     out = []
     for b, (lo, hi) in enumerate(bands):
         t = route_bits(hi - lo)
@@ -88,7 +88,7 @@ def emit_chunk(chunk: tuple[int, np.ndarray], bands: list[tuple[int, int]], budg
                 reach = (route ^ flip) == target
                 query_hashes.append(values[reach])
                 query_positions.append(positions[reach])
-                query_budgets.append(np.full(int(reach.sum()), budget - used, dtype=np.int64))
+                query_budgets.append(np.full(int(reach.sum()), budget - used, dtype=np.int8))
             out.append(((b, target), values[own], positions[own], np.concatenate(query_hashes),
                         np.concatenate(query_positions), np.concatenate(query_budgets)))
     return out
@@ -137,7 +137,7 @@ def _verify(qh: np.ndarray, qp: np.ndarray, ih: np.ndarray, ip: np.ndarray,
     keep = (qp < ip) & (distance <= radius)
     for lo, hi in earlier:
         keep &= np.bitwise_count(_band(xor, lo, hi).astype(np.uint64)) > budget
-    return np.stack([qp[keep], ip[keep], distance[keep]], axis=1)
+    return np.stack([qp[keep].astype(np.int64), ip[keep].astype(np.int64), distance[keep]], axis=1)
 
 
 def _as_uint64(hashes: Sequence[int] | np.ndarray) -> np.ndarray:
