@@ -86,3 +86,10 @@ def test_the_private_address_guard_holds_on_the_workers(tmp_path: Path, server: 
     assert images == []
     assert {(r["status"], r["reason"]) for r in remote.values()} == {("skipped", "private_address")}
     assert sum(server.hits.values()) == hits_before   # refused before connecting
+
+
+def test_cluster_without_a_url_list_is_refused_in_one_line(tmp_path: Path, run_cli) -> None:
+    ws = init_workspace(tmp_path / "ws", ["a"]).workspace
+    result = run_cli("crawl", ws.root, "--engine", "bing", "--cluster", "local[1]")
+    assert result.returncode == 1 and result.stderr.strip().count("\n") == 0
+    assert "--cluster downloads URL lists (--urls FILE)" in result.stderr

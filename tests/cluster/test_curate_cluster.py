@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -106,3 +107,15 @@ def test_a_killed_driver_resumes_like_a_local_curate(tmp_path: Path, local_clust
     assert 0 < json.loads(again.stdout)["analysed"] <= total - at_kill   # what was committed is not redone
     curate(local, CurateConfig(size=64, seed=5, workers=2))
     assert catalog_state(ws) == catalog_state(local)
+
+
+@pytest.mark.parametrize("address, message", [
+    ("local[0]", "--cluster local[N] needs N >= 1, got 'local[0]'"),
+    ("  ", "--cluster needs a scheduler address (tcp://host:8786) or local[N]"),
+])
+def test_a_bad_cluster_address_is_one_line(tmp_path: Path, address: str, message: str) -> None:
+    from cluster.errors import ClusterError
+
+    ws = init_workspace(tmp_path / "ws", ["a"]).workspace
+    with pytest.raises(ClusterError, match=re.escape(message)):
+        curate(ws, CurateConfig(cluster=address))
