@@ -161,7 +161,7 @@ def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, executor
 def _record_analysis(conn: sqlite3.Connection, result: Analysis, config: CurateConfig) -> None:
     if result.signature is None:
         conn.execute("UPDATE images SET status = 'rejected', reason = ?, split = NULL WHERE id = ?",
-                        (result.reason, result.id))
+                     (result.reason, result.id))
         return
     rejecting = [f for f in result.flags if f in config.reject_flags]
     h = result.signature.hashes
