@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -37,6 +38,9 @@ def crawl(
     deadline: Annotated[float, typer.Option(help="Total seconds allowed per file.")] = 60.0,
     max_size_mb: Annotated[float, typer.Option(help="Largest file downloaded, in MB.")] = 30.0,
     retry_failed: Annotated[bool, typer.Option(help="Also retry URLs that failed for good (http_404, not_an_image, ...).")] = False,
+    cluster: Annotated[Optional[str], typer.Option(
+        help="Download a --urls list in shards on a Dask cluster: scheduler address (tcp://host:8786) or "
+             "local[N] (default with --urls: $HARVEST_DASK_SCHEDULER).")] = None,
 ) -> None:
     """Crawl images for each class until it has --per-class unique, valid, stored images."""
     from crawler.browser import BrowserConfig
@@ -52,6 +56,8 @@ def crawl(
         "classes": tuple(parse_class_list(classes)) if classes else None,
         "urls_file": urls, "url_class": class_, "allow_thumbnails": allow_thumbnails or None, "workers": workers,
         "retry_failed": retry_failed or None,
+        # the environment's scheduler serves URL lists only; an explicit --cluster elsewhere is refused
+        "cluster": cluster or (os.environ.get("HARVEST_DASK_SCHEDULER") if urls else None),
         "browser": BrowserConfig(browser=browser, headless=not headful, driver_path=driver, remote_url=remote),
         "http": HttpPolicy(allow_private=allow_private, read_timeout=timeout, deadline=deadline,
                            max_bytes=int(max_size_mb * 1_000_000), max_pixels=ws_config.max_pixels),

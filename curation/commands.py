@@ -28,6 +28,12 @@ def curate(
     workers: Annotated[Optional[int], typer.Option(help="Processes (default: every core).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Refuse at once if another curate is running on DIR.")] = False,
+    cluster: Annotated[Optional[str], typer.Option(
+        help="Run the per-image work and the near-duplicate search on a Dask cluster: scheduler address "
+             "(tcp://host:8786) or local[N]. Every worker must see DIR at the same path.",
+        envvar="HARVEST_DASK_SCHEDULER")] = None,
+    band_join_above: Annotated[Optional[int], typer.Option(
+        help="Past this many hashes, search near duplicates as a band join on Dask (0: never; always with --cluster).")] = None,
 ) -> None:
     """Validate, flag, dedupe, split and resize into DIR/curated/{train,val,test}/<class>/."""
     from curation.pipeline import CurateConfig, curate as run_curate
@@ -41,6 +47,7 @@ def curate(
     config = build_stage_config(CurateConfig, ws_config.section("curate"), {
         "size": size, "resize_mode": resize_mode, "split": parse_split(split) if split else None,
         "seed": seed, "threshold": threshold, "format": format, "resplit": resplit or None, "workers": workers,
+        "cluster": cluster, "band_join_above": band_join_above,
     }, section="curate", defaults=defaults)
     with writer_lock(ws, "curate", wait=not no_wait, on_wait=console.warn), \
             console.progress_bar("curating") as progress:

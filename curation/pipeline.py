@@ -14,19 +14,18 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from curation.calibrate import Calibration, calibrate
 from curation.dedupe import DedupeItem, Judgement, UnionFind, judge
 from curation.errors import CurationError
+from curation.executor import ExecutorFactory, map_batches, open_executors
 from curation.hashing import ImageHashes, split_crop_hashes
-from curation.lifetime import die_with_parent
-from curation.pairs import similar_links
+from curation.pairs import PairSearch, similar_links
 from curation.publish import begin_build, link_or_copy, published_files, swap_in
 from curation.quality import ALL_FLAGS
 from curation.records import (changes, dataset_fingerprint, image_states, last_finished_params, split_notes,
@@ -63,6 +62,8 @@ class CurateConfig:
     reject_flags: tuple[str, ...] = ("low_information",)
     similar_margin: int = 4
     workers: int = 0                      # 0: every core
+    cluster: str | None = None            # a Dask scheduler address or local[N]; None: this machine
+    band_join_above: int = 0              # hashes past which the near-duplicate search is a band join; 0: never
 
     def __post_init__(self) -> None:
         if not 16 <= self.size <= 4096:
@@ -77,6 +78,8 @@ class CurateConfig:
         if unknown:
             raise CurationError(f"unknown quality flag {unknown[0]!r}; known: {', '.join(ALL_FLAGS)}")
         validate_split(tuple(self.split))
+        if self.band_join_above < 0:
+            raise CurationError(f"--band-join-above must be >= 0, got {self.band_join_above}")
 
     @property
     def limits(self) -> ValidationLimits:
@@ -113,21 +116,23 @@ def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None
     """One curate. Its stage_runs row gets `ended_at` only once the new version is published: a
     killed curate is visible as unfinished (`workspace.dataset.curate_state`)."""
     ws_config = ws.config()
-    with ws.catalog() as catalog:
+    with open_executors(config.cluster, str(ws.root), config.workers, config.band_join_above) as executors, \
+            ws.catalog() as catalog:
         previous = last_finished_params(catalog)
         stage = catalog.insert("INSERT INTO stage_runs (stage, params, started_at) VALUES ('curate', ?, ?)",
                                (json.dumps(asdict(config)), utc_now()))
         before = image_states(catalog)
         inactive = sync_active_classes(catalog, ws_config.class_names)
-        analysed = _analyse_new(ws, catalog, config, progress)
+        analysed = _analyse_new(ws, catalog, config, executors, progress)
         items = _dedupe_items(catalog)
         calibration = calibrate(items, config.threshold, seed=config.seed)
-        judgement = judge(items, calibration.rule)
+        search = executors.pair_search(2 * len(items))
+        judgement = judge(items, calibration.rule, pair_search=search)
         _record_calibration(catalog, stage, config, calibration)
         possible = _record_pairs(catalog, items, judgement)
-        applied = _apply_decisions(catalog, items, judgement, calibration, config)
+        applied = _apply_decisions(catalog, items, judgement, calibration, config, search)
         version = dataset_fingerprint(catalog, ws_config.class_names, asdict(config.resize_spec))
-        written, removed = _materialise(ws, catalog, config, version, progress)
+        written, removed = _materialise(ws, catalog, config, version, executors, progress)
         summary = CurateSummary(analysed, applied.rejected, applied.duplicates, applied.conflicts,
                                 applied.splits, written, removed, applied.unlabelled, possible,
                                 calibration.as_dict(), calibration.describe(), version,
@@ -161,37 +166,32 @@ def _record_pairs(catalog: Catalog, items: list[DedupeItem], judgement: Judgemen
     return sum(1 for p in judgement.pairs if p.kind == "possible_duplicate")
 
 
-def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, progress: Progress | None) -> int:
-    """Images without a thumbnail: new ones, and those analysed before the thumbnail existed."""
+def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, executors: ExecutorFactory,
+                 progress: Progress | None) -> int:
+    """Images without a thumbnail: new ones, and those analysed before the thumbnail existed.
+    Results are committed a batch at a time as they arrive, so a killed run keeps what finished."""
     rows = catalog.all("SELECT id, path FROM images WHERE path IS NOT NULL AND thumb IS NULL"
                        " AND status IN ('stored', 'unlabelled', 'duplicate', 'accepted', 'conflict')")
     jobs = [f"{r['id']}\0{ws.root / r['path']}" for r in rows]
-    results = _map(analyse, jobs, config)
-    for done, result in enumerate(results, start=1):
-        _record_analysis(catalog, result, config)
-        if progress and (done % 50 == 0 or done == len(jobs)):
+    done = 0
+    for batch in map_batches(executors, analyse, jobs, config.limits):
+        with catalog.transaction() as conn:
+            for result in batch:
+                _record_analysis(conn, result, config)
+        done += len(batch)
+        if progress:
             progress(done, len(jobs))
     return len(jobs)
 
 
-def _map(function, jobs: list[str], config: CurateConfig):
-    """In-process for small batches; otherwise a spawn-based process pool over every core."""
-    workers = config.workers or os.cpu_count() or 1
-    if len(jobs) < 64 or workers == 1:
-        return [function(job, config.limits) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=die_with_parent) as pool:
-        return list(pool.map(function, jobs, [config.limits] * len(jobs), chunksize=16))
-
-
-def _record_analysis(catalog: Catalog, result: Analysis, config: CurateConfig) -> None:
+def _record_analysis(conn: sqlite3.Connection, result: Analysis, config: CurateConfig) -> None:
     if result.signature is None:
-        catalog.execute("UPDATE images SET status = 'rejected', reason = ?, split = NULL WHERE id = ?",
-                        (result.reason, result.id))
+        conn.execute("UPDATE images SET status = 'rejected', reason = ?, split = NULL WHERE id = ?",
+                     (result.reason, result.id))
         return
     rejecting = [f for f in result.flags if f in config.reject_flags]
     h = result.signature.hashes
-    catalog.execute(
+    conn.execute(
         "UPDATE images SET phash = ?, phash_flip = ?, dhash = ?, dhash_flip = ?, crop_hashes = ?, thumb = ?,"
         " flags = ?, status = CASE WHEN ? IS NOT NULL THEN 'rejected' ELSE status END,"
         " reason = CASE WHEN ? IS NOT NULL THEN ? ELSE reason END WHERE id = ?",
@@ -231,14 +231,14 @@ class _Applied:
 
 
 def split_groups(items: list[DedupeItem], judgement: Judgement, calibration: Calibration,
-                 margin: int) -> dict[str, str]:
+                 margin: int, pair_search: PairSearch | None = None) -> dict[str, str]:
     """Group id of each item for the split. Look-alikes (both hashes within the calibrated radii
     + `margin`), confirmed pairs (linking kept images through their duplicates) and possible
     duplicates within the calibrated radii share a split. Possible duplicates found only by the
     ceiling rule do not: in a low-variance domain they chain whole classes together."""
     rule = calibration.rule
     finder = UnionFind(len(items))
-    for i, j in similar_links(items, rule, margin):
+    for i, j in similar_links(items, rule, margin, pair_search):
         finder.union(i, j)
     for pair in judgement.pairs:
         close_crop = pair.crop_distance is not None and pair.crop_distance <= rule.crop_radius
@@ -253,12 +253,12 @@ def split_groups(items: list[DedupeItem], judgement: Judgement, calibration: Cal
 
 
 def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judgement, calibration: Calibration,
-                     config: CurateConfig) -> _Applied:
+                     config: CurateConfig, pair_search: PairSearch | None = None) -> _Applied:
     rows = {r["id"]: r for r in catalog.all("SELECT id, class, label_source, split, status FROM images")}
     decisions = judgement.decisions
     kept = [d for d in decisions if d.status == "kept"]
     trainable = [d for d in kept if d.class_name and rows[d.id]["label_source"] not in UNJUDGED_LABELS]
-    group_of = split_groups(items, judgement, calibration, config.similar_margin)
+    group_of = split_groups(items, judgement, calibration, config.similar_margin, pair_search)
     plan = plan_splits(
         [SplitItem(d.id, d.class_name or "", group_of[d.id],
                    current_split(rows[d.id]),
@@ -298,19 +298,19 @@ def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judge
 
 
 def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig, version: str,
-                 progress: Progress | None) -> tuple[int, int]:
+                 executors: ExecutorFactory, progress: Progress | None) -> tuple[int, int]:
     """Build the next curated/ aside (unchanged files linked, others encoded), then swap it in;
     a build that fails is removed (a killed one is removed by the next curate)."""
     build = begin_build(ws)
     try:
-        return _build_and_swap(ws, catalog, config, version, build, progress)
+        return _build_and_swap(ws, catalog, config, version, build, executors, progress)
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
 
 
 def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, version: str, build: Path,
-                    progress: Progress | None) -> tuple[int, int]:
+                    executors: ExecutorFactory, progress: Progress | None) -> tuple[int, int]:
     spec = json.dumps(asdict(config.resize_spec), sort_keys=True)
     current = ws.curated_dir / ".resize.json"
     published = published_files(ws)
@@ -325,7 +325,7 @@ def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, versi
         else:
             todo.append(r)
     jobs = [f"{r['id']}\0{ws.root / r['path']}\0{build / wanted[r['id']]}" for r in todo]
-    failures = _map_resize(jobs, config)
+    failures = _map_resize(jobs, config, executors)
     with catalog.transaction() as conn:
         for image_id, reason in failures.items():
             conn.execute("UPDATE images SET status='rejected', reason=?, split=NULL, curated_path=NULL"
@@ -349,16 +349,10 @@ def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, versi
     return len(todo) - len(failures), removed
 
 
-def _map_resize(jobs: list[str], config: CurateConfig) -> dict[str, str]:
-    workers = config.workers or os.cpu_count() or 1
-    if len(jobs) < 64 or workers == 1:
-        results = [resize_job(j, config.resize_spec, config.limits) for j in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=die_with_parent) as pool:
-            results = list(pool.map(resize_job, jobs, [config.resize_spec] * len(jobs),
-                                    [config.limits] * len(jobs), chunksize=16))
-    return {image_id: reason for image_id, reason in results if reason}
+def _map_resize(jobs: list[str], config: CurateConfig, executors: ExecutorFactory) -> dict[str, str]:
+    """Resize and write the curated files where the executors run; returns the failures."""
+    return {image_id: reason for batch in map_batches(executors, resize_job, jobs, config.resize_spec, config.limits)
+            for image_id, reason in batch if reason}
 
 
 def _make_class_dirs(ws: Workspace, build: Path) -> None:
