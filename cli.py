@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from typing import Annotated
 
@@ -71,9 +72,22 @@ def register_commands() -> None:
         module.register(app)
 
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+GLOBAL_FLAGS = ("--quiet", "-q", "--debug")
+
+
 def error_line(message: str) -> None:
-    """One red line on stderr; the message is shown literally (it may hold web-sourced text)."""
-    console.err.print(f"[red]error:[/red] {escape(' '.join(message.split()))}", markup=True)
+    """One red line on stderr; the message is shown literally (it may hold web-sourced text, or a
+    library's terminal colours, which are dropped)."""
+    console.err.print(f"[red]error:[/red] {escape(' '.join(ANSI.sub('', message).split()))}", markup=True)
+
+
+def global_flags_first(argv: list[str]) -> list[str]:
+    """`harvest curate W --quiet` means `harvest --quiet curate W`: the global flags are moved in
+    front of the command (up to a `--`, after which everything is an argument)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in GLOBAL_FLAGS]
+    return flags + [a for a in argv[:end] if a not in GLOBAL_FLAGS] + argv[end:]
 
 
 def program_name() -> str:
@@ -90,7 +104,7 @@ def usage_hint(ctx: object) -> str:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code, turning every failure into one line."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = global_flags_first(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in argv or os.environ.get("HARVEST_DEBUG") == "1"
     register_commands()
     command = get_command(app)

@@ -80,7 +80,12 @@ def train_once(ws, args, run_id: str) -> float:
     from training.train import TrainConfig, train
 
     return train(ws, TrainConfig(model=args.model, image_size=args.image_size, epochs=args.epochs, batch_size=32,
-                                 patience=args.patience, run_id=run_id)).val_accuracy
+                                 patience=args.patience, run_id=run_id, seed=training_seed(args))).val_accuracy
+
+
+def training_seed(args) -> int:
+    """Harvest's default training seed for the default replica seed; another replica seed moves both."""
+    return 1337 + args.seed - 11
 
 
 def cleaning_scores(ws, truth: dict[str, str]) -> dict:
@@ -118,7 +123,8 @@ def arm_selftrain(base: Path, site, classes, held, truth, args, log) -> dict:
         schedule=tuple(args.schedule), threshold=args.threshold, engine="bing", base_url=site.base_url,
         allow_private=True, model=args.model, image_size=args.image_size, epochs=args.epochs,
         train_patience=args.patience, patience=len(args.schedule), curate_size=args.curate_size, workers=4,
-        clean=args.clean, balance=args.balance), notify=log, truth=truth)
+        clean=args.clean, balance=args.balance, seed=training_seed(args), class_thresholds=args.class_thresholds,
+        class_quantile=args.class_quantile), notify=log, truth=truth)
     rounds = []
     for r in summary.rounds:
         rounds.append({"round": r.round, "images_per_class": {c: sum(v.values()) for c, v in r.per_class.items()},
@@ -202,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curate-size", type=int, default=128)
     parser.add_argument("--balance", type=float, default=1.5)
     parser.add_argument("--no-clean", dest="clean", action="store_false")
+    parser.add_argument("--no-class-thresholds", dest="class_thresholds", action="store_false",
+                        help="the floor alone, no per-class thresholds")
+    parser.add_argument("--class-quantile", type=float, default=None,
+                        help="per-class threshold at this quantile of members' confidence (default: the mean)")
+    parser.add_argument("--seed", type=int, default=11, help="the replica's seed (which results are off-class); "
+                        "the training seeds move with it")
     parser.add_argument("--tag", default="", help="suffix of the results file")
     parser.add_argument("--off-pool", type=float, default=0.3,
                         help="share of each class's photos kept as the off-class pool (0: off-class results are "
@@ -223,15 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     base.mkdir(parents=True, exist_ok=True)
     classes, held = split_source(args.source, base / "photos", args.holdout, args.off_pool)
     result: dict = {"classes": classes, "holdout_per_class": args.holdout, "offclass_share": args.offclass,
-                    "schedule": args.schedule, "model": args.model, "epochs": args.epochs,
+                    "schedule": args.schedule, "seed": args.seed, "model": args.model, "epochs": args.epochs,
                     "image_size": args.image_size, "threshold": args.threshold, "clean": args.clean,
-                    "balance": args.balance, "off_pool": args.off_pool, "load_average_start": os.getloadavg()}
+                    "balance": args.balance, "class_thresholds": args.class_thresholds,
+                    "class_quantile": args.class_quantile, "off_pool": args.off_pool, "load_average_start": os.getloadavg()}
     results_path = RESULTS.with_name(f"selftrain_experiment{'-' + args.tag if args.tag else ''}.json")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     try:
         pool = base / "photos" / "offclass" if args.off_pool > 0 else None
         with ReplicaSite(ReplicaConfig(folder=base / "photos" / "served", offclass_folder=pool, per_page=35,
-                                       offclass_share=args.offclass, seed=11)) as site:
+                                       offclass_share=args.offclass, seed=args.seed)) as site:
             truth = {u: i["class"] for u, i in site.truth().items() if i.get("class")}
             if "selftrain" in args.arms:
                 result["selftrain"] = arm_selftrain(base, site, classes, held, truth, args, log)

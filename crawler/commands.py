@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -28,7 +29,7 @@ def crawl(
     detach: Annotated[bool, typer.Option(help="Run as a background job (see `jobs`).")] = False,
     allow_thumbnails: Annotated[bool, typer.Option(help="Keep thumbnail-only results (marked as such).")] = False,
     allow_private: Annotated[bool, typer.Option(help="Allow private/loopback addresses (local mirrors, tests).")] = False,
-    workers: Annotated[int, typer.Option(help="Concurrent downloads.")] = 8,
+    workers: Annotated[Optional[int], typer.Option(help="Concurrent downloads (default: harvest.json crawl.workers, else 8).")] = None,
     browser: Annotated[str, typer.Option(help="chromium|chrome|firefox.")] = "chromium",
     remote: Annotated[Optional[str], typer.Option(help="Selenium Grid URL.", envvar="HARVEST_REMOTE")] = None,
     driver: Annotated[Optional[str], typer.Option(help="Path to chromedriver/geckodriver.")] = None,
@@ -37,6 +38,9 @@ def crawl(
     deadline: Annotated[float, typer.Option(help="Total seconds allowed per file.")] = 60.0,
     max_size_mb: Annotated[float, typer.Option(help="Largest file downloaded, in MB.")] = 30.0,
     retry_failed: Annotated[bool, typer.Option(help="Also retry URLs that failed for good (http_404, not_an_image, ...).")] = False,
+    cluster: Annotated[Optional[str], typer.Option(
+        help="Download a --urls list in shards on a Dask cluster: scheduler address (tcp://host:8786) or "
+             "local[N] (default with --urls: $HARVEST_DASK_SCHEDULER).")] = None,
 ) -> None:
     """Crawl images for each class until it has --per-class unique, valid, stored images."""
     from crawler.browser import BrowserConfig
@@ -46,16 +50,18 @@ def crawl(
     from workspace.config import build_stage_config, parse_class_list
 
     ws = open_workspace(directory)
-    config = build_stage_config(CrawlConfig, {k: v for k, v in ws.config().section("crawl").items()
-                                              if k in ("workers", "oversample", "max_per_query", "suffixes")}, {
+    ws_config = ws.config()
+    config = build_stage_config(CrawlConfig, ws_config.section("crawl"), {
         "engine": engine, "per_class": per_class, "base_url": base_url,
         "classes": tuple(parse_class_list(classes)) if classes else None,
-        "urls_file": urls, "url_class": class_, "allow_thumbnails": allow_thumbnails, "workers": workers,
-        "retry_failed": retry_failed,
+        "urls_file": urls, "url_class": class_, "allow_thumbnails": allow_thumbnails or None, "workers": workers,
+        "retry_failed": retry_failed or None,
+        # the environment's scheduler serves URL lists only; an explicit --cluster elsewhere is refused
+        "cluster": cluster or (os.environ.get("HARVEST_DASK_SCHEDULER") if urls else None),
         "browser": BrowserConfig(browser=browser, headless=not headful, driver_path=driver, remote_url=remote),
         "http": HttpPolicy(allow_private=allow_private, read_timeout=timeout, deadline=deadline,
-                           max_bytes=int(max_size_mb * 1_000_000)),
-    })
+                           max_bytes=int(max_size_mb * 1_000_000), max_pixels=ws_config.max_pixels),
+    }, section="crawl")
     if detach:
         argv = [a for a in sys.argv[1:] if a != "--detach"]
         job = start_job(ws, "crawl", argv)
@@ -86,14 +92,14 @@ def _print_summary(summary) -> None:
         table.add_column(column, justify="left" if column == "class" else "right")
     for c in summary.classes:
         table.add_row(c.name, str(c.target), str(c.before), str(c.after), str(c.shortfall))
-    console.out.print(table)
+    console.show(table)
     engines = Table(title="per-engine yield")
     for column in ("engine", "URLs found", "full-res share", "downloaded", "unique", "failed by reason"):
         engines.add_column(column)
     for y in summary.engines:
         engines.add_row(y.engine, str(y.found), f"{y.full_resolution_share:.0%}", str(y.downloaded),
                         str(y.unique), ", ".join(f"{k} {v}" for k, v in sorted(y.failed.items())) or "-")
-    console.out.print(engines)
+    console.show(engines)
     if summary.retried:
         console.info(f"retried {sum(summary.retried.values())} earlier failures the current settings allow ("
                      + ", ".join(f"{k} {v}" for k, v in sorted(summary.retried.items())) + ")")

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +53,7 @@ class CrawlConfig:
     suffixes: tuple[str, ...] = (" photo", " picture", " image")
     label_source: str = "query"
     retry_failed: bool = False              # also retry permanent failures (http_404, bad_url, ...)
+    cluster: str | None = None              # Dask scheduler address or local[N]: URL-list shards on its workers
     browser: BrowserConfig = field(default_factory=BrowserConfig)
     http: HttpPolicy = field(default_factory=HttpPolicy)
 
@@ -65,6 +66,9 @@ class CrawlConfig:
             raise CrawlerError(f"--workers must be between 1 and 64, got {self.workers}")
         if self.oversample < 1:
             raise CrawlerError(f"oversample must be >= 1, got {self.oversample}")
+        if self.cluster and self.urls_file is None:
+            raise CrawlerError("--cluster downloads URL lists (--urls FILE); browsers scale out through "
+                               "Selenium Grid (--remote)")
 
 
 @dataclass(frozen=True)
@@ -164,8 +168,7 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
         stage = catalog.insert("INSERT INTO stage_runs (stage, params, started_at) VALUES ('crawl', ?, ?)",
                                (json.dumps({"engine": config.engine, "per_class": config.per_class,
                                             "urls_file": str(config.urls_file or "")}), utc_now()))
-        downloader = stack.enter_context(Downloader(ws, catalog, config.http, config.workers,
-                                                    label_source=config.label_source))
+        downloader = stack.enter_context(_downloader(ws, catalog, config))
         unjudged = config.label_source == "candidate"
         before = {n: count_valid(catalog, n, unjudged) for n in names}
         retried = requeue_failures(catalog, names, config.http, config.allow_thumbnails, config.retry_failed)
@@ -193,6 +196,15 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
                         (utc_now(), json.dumps({"downloaded": downloaded, "shortfall": summary.shortfall,
                                                 "cancelled": summary.cancelled, "retried": retried}), stage))
     return summary
+
+
+def _downloader(ws: Workspace, catalog: Catalog, config: CrawlConfig) -> AbstractContextManager[Downloader]:
+    """This machine's download threads, or (`--cluster`) shards on a probed Dask cluster."""
+    if config.cluster:
+        from cluster.downloads import cluster_downloader
+
+        return cluster_downloader(ws, catalog, config.http, config.cluster, config.label_source)
+    return Downloader(ws, catalog, config.http, config.workers, label_source=config.label_source)
 
 
 def _crawl_class(catalog: Catalog, downloader: Downloader, ws_config: WorkspaceConfig,

@@ -20,7 +20,7 @@ from crawler.http import FetchResult, HostLimiter, HttpPolicy, fetch_to_file, ma
 from crawler.requeue import policy_record
 from workspace.catalog import Catalog, utc_now
 from workspace.layout import Workspace
-from workspace.storage import IngestMeta, ingest_file, temp_path
+from workspace.storage import IngestMeta, IngestResult, ingest_file, temp_path
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,27 @@ class Outcome:
     status: str          # stored | duplicate | failed | skipped
     reason: str | None
     image_id: str | None
+
+
+class Tally:
+    """Outcomes counted as they are recorded, and the progress callback fed."""
+
+    def __init__(self, total: int, progress: Progress | None = None) -> None:
+        self.total, self.progress, self.done = total, progress, 0
+        self.counts: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+
+    def add(self, outcome: Outcome) -> None:
+        self.done += 1
+        self.counts[outcome.status] += 1
+        if outcome.status in ("failed", "skipped"):
+            self.failed[outcome.reason or "unknown"] += 1
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def summary(self, cancelled: bool) -> DownloadSummary:
+        return DownloadSummary(attempted=self.done, stored=self.counts["stored"],
+                               duplicates=self.counts["duplicate"], failed=dict(self.failed), cancelled=cancelled)
 
 
 class Downloader:
@@ -81,9 +102,7 @@ class Downloader:
     def download(self, rows: list[dict], cancel: threading.Event | None = None,
                  progress: Progress | None = None) -> DownloadSummary:
         """Download `rows` (candidate rows) concurrently; returns counts by outcome."""
-        counts: Counter[str] = Counter()
-        failed: Counter[str] = Counter()
-        done = 0
+        tally = Tally(len(rows), progress)
         todo = list(rows)
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="download") as pool:
             running: set[Future[Outcome]] = set()
@@ -94,22 +113,14 @@ class Downloader:
                     break
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    outcome = future.result()
-                    done += 1
-                    counts[outcome.status] += 1
-                    if outcome.status in ("failed", "skipped"):
-                        failed[outcome.reason or "unknown"] += 1
-                    if progress:
-                        progress(done, len(rows))
-        return DownloadSummary(attempted=done, stored=counts["stored"], duplicates=counts["duplicate"],
-                               failed=dict(failed), cancelled=bool(cancel and cancel.is_set() and todo))
+                    tally.add(future.result())
+        return tally.summary(cancelled=bool(cancel and cancel.is_set() and todo))
 
     def download_one(self, row: dict) -> Outcome:
         """Fetch one candidate and record its fate; a URL already stored is not fetched again."""
-        known = self.catalog.one(
-            "SELECT id, status FROM images WHERE source = ? ORDER BY added_at LIMIT 1", (row["url"],))
+        known = self.already_stored(row)
         if known is not None:
-            return self._finish(row, Outcome(row["id"], "duplicate", "same_url", known["id"]))
+            return known
         self.catalog.execute("UPDATE candidates SET attempts = attempts + 1, updated_at = ? WHERE id = ?",
                              (utc_now(), row["id"]))
         tmp = temp_path(self.ws)
@@ -122,13 +133,23 @@ class Downloader:
 
     def _ingest(self, row: dict, tmp, result: FetchResult) -> Outcome:
         if not result.ok:
-            status = "skipped" if result.reason in SKIP_REASONS else "failed"
-            return Outcome(row["id"], status, result.reason, None)
-        meta = IngestMeta(source=row["url"], class_name=row["class"], label_source=self.label_source,
+            return self.fetch_failed(row, result.reason)
+        ingested = ingest_file(self.ws, self.catalog, tmp, self.ingest_meta(row), move=True,
+                               max_pixels=self.policy.max_pixels)
+        return self.ingested(row, ingested)
+
+    @staticmethod
+    def fetch_failed(row: dict, reason: str | None) -> Outcome:
+        status = "skipped" if reason in SKIP_REASONS else "failed"
+        return Outcome(row["id"], status, reason, None)
+
+    def ingest_meta(self, row: dict) -> IngestMeta:
+        return IngestMeta(source=row["url"], class_name=row["class"], label_source=self.label_source,
                           page_url=row["page_url"], query=row["query"], engine=row["engine"],
                           candidate_id=row["id"], round=self.round)
-        ingested = ingest_file(self.ws, self.catalog, tmp, meta, move=True,
-                               max_pixels=self.policy.max_pixels)
+
+    def ingested(self, row: dict, ingested: IngestResult) -> Outcome:
+        """The candidate's outcome once its file is recorded (here, or by a cluster worker)."""
         if ingested.status == "rejected":
             return Outcome(row["id"], "failed", ingested.reason, ingested.image_id)
         if ingested.status == "duplicate" or not ingested.new:
@@ -136,6 +157,14 @@ class Downloader:
         if row.get("is_thumbnail"):
             self.catalog.execute("UPDATE images SET flags = 'thumbnail' WHERE id = ?", (ingested.image_id,))
         return Outcome(row["id"], "stored", None, ingested.image_id)
+
+    def already_stored(self, row: dict) -> Outcome | None:
+        """The recorded outcome `same_url` when the URL is already an image, else None."""
+        known = self.catalog.one(
+            "SELECT id, status FROM images WHERE source = ? ORDER BY added_at LIMIT 1", (row["url"],))
+        if known is None:
+            return None
+        return self._finish(row, Outcome(row["id"], "duplicate", "same_url", known["id"]))
 
     def _finish(self, row: dict, outcome: Outcome) -> Outcome:
         """Record the fate; a failure keeps the settings it happened under (see crawler/requeue.py)."""

@@ -23,7 +23,7 @@ import urllib3
 
 from crawler.address_guard import FetchRefused, PeerRefused, check_url, guarded_adapter
 from crawler.errors import CrawlerError
-from workspace.imagecheck import sniff_format
+from workspace.imagecheck import DEFAULT_MAX_PIXELS, sniff_format
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class HttpPolicy:
     backoff: float = 0.5
     max_retry_after: float = 30.0
     max_bytes: int = 30_000_000
-    max_pixels: int = 64_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS  # the workspace's max_pixels, as at import
     per_host: int = 4
     user_agent: str = "Harvest/0.1 (image dataset builder; honours X-Robots-Tag noai)"
     allow_private: bool = False

@@ -28,6 +28,12 @@ def curate(
     workers: Annotated[Optional[int], typer.Option(help="Processes (default: every core).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Refuse at once if another curate is running on DIR.")] = False,
+    cluster: Annotated[Optional[str], typer.Option(
+        help="Run the per-image work and the near-duplicate search on a Dask cluster: scheduler address "
+             "(tcp://host:8786) or local[N]. Every worker must see DIR at the same path.",
+        envvar="HARVEST_DASK_SCHEDULER")] = None,
+    band_join_above: Annotated[Optional[int], typer.Option(
+        help="Past this many hashes, search near duplicates as a band join on Dask (0: never; always with --cluster).")] = None,
 ) -> None:
     """Validate, flag, dedupe, split and resize into DIR/curated/{train,val,test}/<class>/."""
     from curation.pipeline import CurateConfig, curate as run_curate
@@ -36,12 +42,13 @@ def curate(
 
     ws = open_workspace(directory)
     ws_config = ws.config()
-    section = ws_config.section("curate")
-    defaults = {"size": ws_config.image_size, "split": ws_config.split, "seed": ws_config.seed}
-    config = build_stage_config(CurateConfig, {**defaults, **section}, {
+    defaults = {"size": ws_config.image_size, "split": ws_config.split, "seed": ws_config.seed,
+                "max_pixels": ws_config.max_pixels}
+    config = build_stage_config(CurateConfig, ws_config.section("curate"), {
         "size": size, "resize_mode": resize_mode, "split": parse_split(split) if split else None,
         "seed": seed, "threshold": threshold, "format": format, "resplit": resplit or None, "workers": workers,
-    })
+        "cluster": cluster, "band_join_above": band_join_above,
+    }, section="curate", defaults=defaults)
     with writer_lock(ws, "curate", wait=not no_wait, on_wait=console.warn), \
             console.progress_bar("curating") as progress:
         summary = run_curate(ws, config, progress=progress)
@@ -50,18 +57,25 @@ def curate(
 
         console.emit_json({"workspace": str(directory), **asdict(summary)})
         return
-    table = Table(title=f"curated {directory}")
+    table = Table(title=f"curated {directory}: dataset version {summary.version} (all images)")
     for column in ("class", "train", "val", "test"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name in ws_config.class_names:
         counts = summary.splits.get(name, {})
         table.add_row(name, *(str(counts.get(s, 0)) for s in ("train", "val", "test")))
-    console.out.print(table)
-    rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
+    console.show(table)
     console.info(summary.calibration_text)
-    console.info(f"analysed {summary.analysed} new images; duplicates {summary.duplicates}, conflicts "
-                 f"{summary.conflicts}, possible duplicates kept {summary.possible_duplicates} pairs, "
-                 f"rejected: {rejected}; wrote {summary.written}, removed {summary.removed}")
+    changed = ", ".join(f"{k} {v}" for k, v in summary.changes.items()) or "nothing"
+    console.info(f"this run: analysed {summary.analysed} new images; changed: {changed}; "
+                 f"curated files written {summary.written}, removed {summary.removed}")
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected.items())) or "none"
+    console.info(f"dataset totals: duplicates {summary.duplicates}, conflicts {summary.conflicts}, possible "
+                 f"duplicates kept {summary.possible_duplicates} pairs, rejected: {rejected}")
+    if summary.inactive:
+        console.warn("inactive classes (no longer in harvest.json; removed from curated/, rows and raw files kept): "
+                     + ", ".join(f"{k} ({v} images)" for k, v in summary.inactive.items()))
+    for line in summary.notes:
+        console.warn(line)
 
 
 def dedupe(

@@ -17,7 +17,7 @@ from pathlib import Path
 from curation.calibrate import Calibration, DuplicateRule, calibrate
 from curation.confirm import Similarity
 from curation.hashing import ImageHashes
-from curation.pairs import UNJUDGED, Pair, find_pairs
+from curation.pairs import UNJUDGED, Pair, PairSearch, find_pairs
 
 LABEL_RANK = {"manual": 0, "query": 1, "pseudo": 2, "candidate": 3, "none": 4}
 
@@ -85,9 +85,10 @@ class UnionFind:
         return out
 
 
-def judge(items: Sequence[DedupeItem], rule: DuplicateRule, similarity: Similarity | None = None) -> Judgement:
+def judge(items: Sequence[DedupeItem], rule: DuplicateRule, similarity: Similarity | None = None,
+          pair_search: PairSearch | None = None) -> Judgement:
     """A decision for every item (kept, duplicate of the kept one, or conflict) and the pairs."""
-    pairs = find_pairs(items, rule, similarity)
+    pairs = find_pairs(items, rule, similarity, pair_search)
     finder = UnionFind(len(items))
     by_sha: dict[str, int] = {}
     for position, item in enumerate(items):

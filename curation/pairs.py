@@ -16,13 +16,18 @@ one of the other image's box hashes. Each candidate gets a verdict:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from curation.calibrate import DuplicateRule
 from curation.confirm import Similarity, crop_similarity, pixel_similarity
 from curation.hashing import BOXES, as_int, distances, is_near_duplicate
 from curation.index import HammingIndex
+
+# (hashes, radius) -> (n, 3) array of [i, j, distance], i < j: a self-join equal to HammingIndex.pairs
+PairSearch = Callable[[Sequence[int], int], np.ndarray]
 
 UNJUDGED = ("candidate", "none")  # a crawl hint or nothing: not a label that can conflict
 CONFIRMED = ("near_duplicate", "conflict")
@@ -49,9 +54,10 @@ def label(item) -> str | None:
     return item.class_name if item.class_name and item.label_source not in UNJUDGED else None
 
 
-def find_pairs(items: Sequence, rule: DuplicateRule, similarity: Similarity | None = None) -> list[Pair]:
+def find_pairs(items: Sequence, rule: DuplicateRule, similarity: Similarity | None = None,
+               pair_search: PairSearch | None = None) -> list[Pair]:
     """Every candidate pair with its verdict (pairs that are neither confirmed nor possible are dropped)."""
-    near = hash_candidates(items, max(rule.ceiling + 2, rule.phash_radius))
+    near = hash_candidates(items, max(rule.ceiling + 2, rule.phash_radius), pair_search)
     crops = crop_candidates(items, rule.crop_radius)
     out = []
     for i, j in sorted(near | set(crops)):
@@ -61,13 +67,14 @@ def find_pairs(items: Sequence, rule: DuplicateRule, similarity: Similarity | No
     return out
 
 
-def hash_candidates(items: Sequence, radius: int) -> set[tuple[int, int]]:
-    """Position pairs whose pHash (either orientation) is within `radius`."""
+def hash_candidates(items: Sequence, radius: int, pair_search: PairSearch | None = None) -> set[tuple[int, int]]:
+    """Position pairs whose pHash (either orientation) is within `radius`; `pair_search` replaces
+    the local index's self-join (the band join of `cluster.band_join` returns the same pairs)."""
     hashes = [as_int(i.hashes.phash) for i in items] + [as_int(i.hashes.phash_flip) for i in items]
     owners = list(range(len(items))) * 2
-    index = HammingIndex(hashes, ids=owners, radius_hint=radius)
+    found = pair_search(hashes, radius) if pair_search else HammingIndex(hashes, radius_hint=radius).pairs(radius)
     pairs = set()
-    for a, b, _ in index.pairs(radius):
+    for a, b, _ in found:
         i, j = owners[a], owners[b]
         if i != j:
             pairs.add((min(i, j), max(i, j)))
@@ -137,11 +144,12 @@ def _confirm(a, b, p: int, d: int, mirrored: bool, crop_distance: int | None, ru
     return None, score
 
 
-def similar_links(items: Sequence, rule: DuplicateRule, margin: int) -> list[tuple[int, int]]:
+def similar_links(items: Sequence, rule: DuplicateRule, margin: int,
+                  pair_search: PairSearch | None = None) -> list[tuple[int, int]]:
     """Look-alikes that should share a split (burst shots): both hashes within their calibrated
     radius plus `margin`."""
     out = []
-    for i, j in sorted(hash_candidates(items, rule.phash_radius + margin)):
+    for i, j in sorted(hash_candidates(items, rule.phash_radius + margin, pair_search)):
         p, d, _ = distances(items[i].hashes, items[j].hashes)
         if p <= rule.phash_radius + margin and d <= rule.dhash_radius + margin:
             out.append((i, j))

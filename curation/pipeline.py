@@ -2,8 +2,9 @@
 
 Only images not analysed yet are decoded and hashed; dedupe and split decisions are re-derived
 for the whole dataset each run (cheap: hashes live in the catalog), with existing splits kept;
-curated files are rewritten only when their place or the resize settings changed, and files the
-catalog no longer wants are removed, so `curated/` always mirrors the catalog.
+each finished run publishes `curated/` as a whole new version (`curation.publish`: built aside,
+unchanged files hard-linked, swapped in atomically) and records its fingerprint
+(`workspace.dataset`), so `curated/` always mirrors the catalog of a finished curate.
 """
 
 from __future__ import annotations
@@ -13,26 +14,30 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from multiprocessing import get_context
 from pathlib import Path
 
 from curation.calibrate import Calibration, calibrate
 from curation.dedupe import DedupeItem, Judgement, UnionFind, judge
 from curation.errors import CurationError
+from curation.executor import ExecutorFactory, map_batches, open_executors
 from curation.hashing import ImageHashes, split_crop_hashes
-from curation.pairs import similar_links
+from curation.pairs import PairSearch, similar_links
+from curation.publish import begin_build, link_or_copy, published_files, swap_in
 from curation.quality import ALL_FLAGS
+from curation.records import (changes, dataset_fingerprint, image_states, last_finished_params, split_notes,
+                              sync_active_classes)
 from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec, cached_output
 from curation.split import SplitItem, plan_splits
 from curation.validate import ValidationLimits
 from curation.workers import Analysis, analyse, place_cached, resize_job
 from workspace.catalog import Catalog, utc_now
 from workspace.config import validate_split
+from workspace.imagecheck import DEFAULT_MAX_PIXELS
 from workspace.layout import Workspace
 
 log = logging.getLogger(__name__)
@@ -53,11 +58,13 @@ class CurateConfig:
     quality: int = 90
     resplit: bool = False
     min_side: int = 32
-    max_pixels: int = 64_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS  # the workspace's max_pixels, the same limit as import
     max_aspect: float = 6.0
     reject_flags: tuple[str, ...] = ("low_information",)
     similar_margin: int = 4
     workers: int = 0                      # 0: every core
+    cluster: str | None = None            # a Dask scheduler address or local[N]; None: this machine
+    band_join_above: int = 0              # hashes past which the near-duplicate search is a band join; 0: never
 
     def __post_init__(self) -> None:
         if not 16 <= self.size <= 4096:
@@ -72,6 +79,8 @@ class CurateConfig:
         if unknown:
             raise CurationError(f"unknown quality flag {unknown[0]!r}; known: {', '.join(ALL_FLAGS)}")
         validate_split(tuple(self.split))
+        if self.band_join_above < 0:
+            raise CurationError(f"--band-join-above must be >= 0, got {self.band_join_above}")
 
     @property
     def limits(self) -> ValidationLimits:
@@ -84,6 +93,9 @@ class CurateConfig:
 
 @dataclass(frozen=True)
 class CurateSummary:
+    """`analysed`, `written`, `removed` and `changes` describe this run; `rejected`, `duplicates`,
+    `conflicts` and `splits` are the whole dataset's totals after it."""
+
     analysed: int
     rejected: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
@@ -95,26 +107,45 @@ class CurateSummary:
     possible_duplicates: int = 0          # hash-close pairs not confirmed: both images kept
     calibration: dict = field(default_factory=dict)   # curation.calibrate.Calibration.as_dict()
     calibration_text: str = ""
+    version: str = ""                                  # the dataset version now in curated/
+    changes: dict[str, int] = field(default_factory=dict)   # this run: images whose status or split changed, by new state
+    inactive: dict[str, int] = field(default_factory=dict)  # classes no longer in harvest.json: their images kept
+    notes: tuple[str, ...] = ()                        # things the user should know (split rules, no test split)
 
 
 def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None) -> CurateSummary:
-    with ws.catalog() as catalog:
+    """One curate. Its stage_runs row gets `ended_at` only once the new version is published: a
+    killed curate is visible as unfinished (`workspace.dataset.curate_state`)."""
+    ws_config = ws.config()
+    with open_executors(config.cluster, str(ws.root), config.workers, config.band_join_above) as executors, \
+            ws.catalog() as catalog:
+        previous = last_finished_params(catalog)
         stage = catalog.insert("INSERT INTO stage_runs (stage, params, started_at) VALUES ('curate', ?, ?)",
                                (json.dumps(asdict(config)), utc_now()))
-        analysed = _analyse_new(ws, catalog, config, progress)
+        before = image_states(catalog)
+        inactive = sync_active_classes(catalog, ws_config.class_names)
+        analysed = _analyse_new(ws, catalog, config, executors, progress)
         items = _dedupe_items(catalog)
         calibration = calibrate(items, config.threshold, seed=config.seed)
-        judgement = judge(items, calibration.rule)
+        search = executors.pair_search(2 * len(items))
+        judgement = judge(items, calibration.rule, pair_search=search)
         _record_calibration(catalog, stage, config, calibration)
         possible = _record_pairs(catalog, items, judgement)
-        summary = _apply_decisions(catalog, items, judgement, calibration, config)
-        written, removed = _materialise(ws, catalog, config, progress)
-        _write_metadata(ws, catalog)
-        summary = CurateSummary(analysed, summary.rejected, summary.duplicates, summary.conflicts,
-                                summary.splits, written, removed, summary.unlabelled, possible,
-                                calibration.as_dict(), calibration.describe())
-        catalog.execute("UPDATE stage_runs SET ended_at = ?, counts = ? WHERE id = ?",
-                        (utc_now(), json.dumps(asdict(summary)), stage))
+        applied = _apply_decisions(catalog, items, judgement, calibration, config, search)
+        version = dataset_fingerprint(catalog, ws_config.class_names, asdict(config.resize_spec))
+        written, removed = _materialise(ws, catalog, config, version, executors, progress)
+        summary = CurateSummary(analysed, applied.rejected, applied.duplicates, applied.conflicts,
+                                applied.splits, written, removed, applied.unlabelled, possible,
+                                calibration.as_dict(), calibration.describe(), version,
+                                changes(before, image_states(catalog)), inactive,
+                                split_notes(config.split, config.resplit, previous, applied.splits,
+                                            applied.new_test_classes))
+        with catalog.transaction() as conn:
+            conn.execute("INSERT INTO dataset_versions (version, stage_run, classes, counts, created_at)"
+                         " VALUES (?, ?, ?, ?, ?)", (version, stage, json.dumps(ws_config.class_names),
+                                                     json.dumps(applied.splits), utc_now()))
+            conn.execute("UPDATE stage_runs SET ended_at = ?, counts = ? WHERE id = ?",
+                         (utc_now(), json.dumps(asdict(summary)), stage))
     return summary
 
 
@@ -136,36 +167,33 @@ def _record_pairs(catalog: Catalog, items: list[DedupeItem], judgement: Judgemen
     return sum(1 for p in judgement.pairs if p.kind == "possible_duplicate")
 
 
-def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, progress: Progress | None) -> int:
-    """Images without a thumbnail: new ones, and those analysed before the thumbnail existed."""
+def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, executors: ExecutorFactory,
+                 progress: Progress | None) -> int:
+    """Images without a thumbnail: new ones, and those analysed before the thumbnail existed.
+    Results are committed a batch at a time as they arrive, so a killed run keeps what finished."""
     rows = catalog.all("SELECT id, path FROM images WHERE path IS NOT NULL AND thumb IS NULL"
                        " AND status IN ('stored', 'unlabelled', 'duplicate', 'accepted', 'conflict')")
     jobs = [f"{r['id']}\0{ws.root / r['path']}\0{_cached(ws, r['id'], config)}" for r in rows]
-    results = _map(partial(analyse, spec=config.resize_spec), jobs, config)  # one decode: output cached too
-    for done, result in enumerate(results, start=1):
-        _record_analysis(catalog, result, config)
-        if progress and (done % 50 == 0 or done == len(jobs)):
+    done = 0
+    analyse_and_cache = partial(analyse, spec=config.resize_spec)  # one decode: the output is cached too
+    for batch in map_batches(executors, analyse_and_cache, jobs, config.limits):
+        with catalog.transaction() as conn:
+            for result in batch:
+                _record_analysis(conn, result, config)
+        done += len(batch)
+        if progress:
             progress(done, len(jobs))
     return len(jobs)
 
 
-def _map(function, jobs: list[str], config: CurateConfig):
-    """In-process for small batches; otherwise a spawn-based process pool over every core."""
-    workers = config.workers or os.cpu_count() or 1
-    if len(jobs) < 64 or workers == 1:
-        return [function(job, config.limits) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(function, jobs, [config.limits] * len(jobs), chunksize=16))
-
-
-def _record_analysis(catalog: Catalog, result: Analysis, config: CurateConfig) -> None:
+def _record_analysis(conn: sqlite3.Connection, result: Analysis, config: CurateConfig) -> None:
     if result.signature is None:
-        catalog.execute("UPDATE images SET status = 'rejected', reason = ?, split = NULL WHERE id = ?",
-                        (result.reason, result.id))
+        conn.execute("UPDATE images SET status = 'rejected', reason = ?, split = NULL WHERE id = ?",
+                     (result.reason, result.id))
         return
     rejecting = [f for f in result.flags if f in config.reject_flags]
     h = result.signature.hashes
-    catalog.execute(
+    conn.execute(
         "UPDATE images SET phash = ?, phash_flip = ?, dhash = ?, dhash_flip = ?, crop_hashes = ?, thumb = ?,"
         " flags = ?, status = CASE WHEN ? IS NOT NULL THEN 'rejected' ELSE status END,"
         " reason = CASE WHEN ? IS NOT NULL THEN ? ELSE reason END WHERE id = ?",
@@ -201,17 +229,18 @@ class _Applied:
     conflicts: int
     splits: dict[str, dict[str, int]]
     unlabelled: int
+    new_test_classes: tuple[str, ...] = ()
 
 
 def split_groups(items: list[DedupeItem], judgement: Judgement, calibration: Calibration,
-                 margin: int) -> dict[str, str]:
+                 margin: int, pair_search: PairSearch | None = None) -> dict[str, str]:
     """Group id of each item for the split. Look-alikes (both hashes within the calibrated radii
     + `margin`), confirmed pairs (linking kept images through their duplicates) and possible
     duplicates within the calibrated radii share a split. Possible duplicates found only by the
     ceiling rule do not: in a low-variance domain they chain whole classes together."""
     rule = calibration.rule
     finder = UnionFind(len(items))
-    for i, j in similar_links(items, rule, margin):
+    for i, j in similar_links(items, rule, margin, pair_search):
         finder.union(i, j)
     for pair in judgement.pairs:
         close_crop = pair.crop_distance is not None and pair.crop_distance <= rule.crop_radius
@@ -226,12 +255,12 @@ def split_groups(items: list[DedupeItem], judgement: Judgement, calibration: Cal
 
 
 def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judgement, calibration: Calibration,
-                     config: CurateConfig) -> _Applied:
+                     config: CurateConfig, pair_search: PairSearch | None = None) -> _Applied:
     rows = {r["id"]: r for r in catalog.all("SELECT id, class, label_source, split, status FROM images")}
     decisions = judgement.decisions
     kept = [d for d in decisions if d.status == "kept"]
     trainable = [d for d in kept if d.class_name and rows[d.id]["label_source"] not in UNJUDGED_LABELS]
-    group_of = split_groups(items, judgement, calibration, config.similar_margin)
+    group_of = split_groups(items, judgement, calibration, config.similar_margin, pair_search)
     plan = plan_splits(
         [SplitItem(d.id, d.class_name or "", group_of[d.id],
                    current_split(rows[d.id]),
@@ -266,87 +295,88 @@ def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judge
                 counts["unlabelled"] += 1
     rejected = {r["reason"]: r["n"] for r in catalog.all(
         "SELECT reason, COUNT(*) AS n FROM images WHERE status='rejected' GROUP BY reason")}
-    return _Applied(rejected, counts["duplicate"], counts["conflict"], splits, counts["unlabelled"])
+    return _Applied(rejected, counts["duplicate"], counts["conflict"], splits, counts["unlabelled"],
+                    plan.new_test_classes)
 
 
-def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig,
-                 progress: Progress | None) -> tuple[int, int]:
-    """Write missing/stale curated files, remove files the catalog no longer wants."""
-    for leftover in ws.curated_dir.rglob(".*.tmp"):  # an encoder killed mid-write
-        leftover.unlink(missing_ok=True)
-    spec_file = ws.curated_dir / ".resize.json"
+def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig, version: str,
+                 executors: ExecutorFactory, progress: Progress | None) -> tuple[int, int]:
+    """Build the next curated/ aside (unchanged files linked, others encoded), then swap it in;
+    a build that fails is removed (a killed one is removed by the next curate)."""
+    build = begin_build(ws)
+    try:
+        return _build_and_swap(ws, catalog, config, version, build, executors, progress)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+
+
+def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, version: str, build: Path,
+                    executors: ExecutorFactory, progress: Progress | None) -> tuple[int, int]:
     spec = json.dumps(asdict(config.resize_spec), sort_keys=True)
-    rebuild = not spec_file.exists() or spec_file.read_text() != spec
+    current = ws.curated_dir / ".resize.json"
+    published = published_files(ws)
+    reusable = published if current.is_file() and current.read_text() == spec else {}
     rows = catalog.all("SELECT id, path, class, split, curated_path FROM images WHERE status='accepted'")
-    wanted = {r["id"]: f"curated/{r['split']}/{r['class']}/{r['id']}.{config.format}" for r in rows}
-    todo = [r for r in rows if rebuild or r["curated_path"] != wanted[r["id"]]
-            or not (ws.root / wanted[r["id"]]).exists()]
-    jobs = [f"{r['id']}\0{ws.root / r['path']}\0{ws.root / wanted[r['id']]}\0{_cached(ws, r['id'], config)}"
+    wanted = {r["id"]: f"{r['split']}/{r['class']}/{r['id']}.{config.format}" for r in rows}
+    todo = []
+    for r in rows:
+        old = reusable.get(r["id"])
+        if old is not None and old.suffix == f".{config.format}":
+            link_or_copy(old, build / wanted[r["id"]])
+        else:
+            todo.append(r)
+    jobs = [f"{r['id']}\0{ws.root / r['path']}\0{build / wanted[r['id']]}\0{_cached(ws, r['id'], config)}"
             for r in todo]
     jobs = [job for job in jobs if not place_cached(job)]  # outputs made at analysis: no decode
-    failures = _map_resize(jobs, config)
-    written = 0
+    failures = _map_resize(jobs, config, executors)
     with catalog.transaction() as conn:
-        for r in todo:
-            if r["id"] in failures:
-                conn.execute("UPDATE images SET status='rejected', reason=?, split=NULL, curated_path=NULL"
-                             " WHERE id=?", (failures[r["id"]], r["id"]))
-                wanted.pop(r["id"])
-                continue
-            conn.execute("UPDATE images SET curated_path=?, curated_at=? WHERE id=?",
-                         (wanted[r["id"]], utc_now(), r["id"]))
-            written += 1
+        for image_id, reason in failures.items():
+            conn.execute("UPDATE images SET status='rejected', reason=?, split=NULL, curated_path=NULL"
+                         " WHERE id=?", (reason, image_id))
+            wanted.pop(image_id)
+        conn.executemany("UPDATE images SET curated_path=?, curated_at=CASE WHEN curated_path IS ? THEN curated_at"
+                         " ELSE ? END WHERE id=?",
+                         [(f"curated/{path}", f"curated/{path}", utc_now(), image_id)
+                          for image_id, path in wanted.items()])
         conn.execute("UPDATE images SET curated_path=NULL WHERE status != 'accepted' AND curated_path IS NOT NULL")
-    removed = _remove_stale(ws, set(wanted.values()))
+    _make_class_dirs(ws, build)
+    _write_metadata(build, catalog)
+    (build / ".resize.json").write_text(spec)
+    (build / "dataset.json").write_text(json.dumps(
+        {"version": version, "classes": ws.config().class_names, "created_at": utc_now()}, indent=2) + "\n")
+    kept = set(wanted.values())
+    removed = sum(1 for path in published.values() if path.relative_to(path.parents[2]).as_posix() not in kept)
+    swap_in(ws, build, version)
     shutil.rmtree(ws.tmp_dir / "resized", ignore_errors=True)  # outputs of images not accepted
-    _make_class_dirs(ws)
-    spec_file.write_text(spec)
     if progress:
         progress(len(todo), len(todo))
-    return written, removed
+    return len(todo) - len(failures), removed
 
 
 def _cached(ws: Workspace, image_id: str, config: CurateConfig) -> Path:
     return cached_output(ws.tmp_dir / "resized", image_id, config.resize_spec)
 
 
-def _map_resize(jobs: list[str], config: CurateConfig) -> dict[str, str]:
-    workers = config.workers or os.cpu_count() or 1
-    if len(jobs) < 64 or workers == 1:
-        results = [resize_job(j, config.resize_spec, config.limits) for j in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(resize_job, jobs, [config.resize_spec] * len(jobs),
-                                    [config.limits] * len(jobs), chunksize=16))
-    return {image_id: reason for image_id, reason in results if reason}
+def _map_resize(jobs: list[str], config: CurateConfig, executors: ExecutorFactory) -> dict[str, str]:
+    """Resize and write the curated files where the executors run; returns the failures."""
+    return {image_id: reason for batch in map_batches(executors, resize_job, jobs, config.resize_spec, config.limits)
+            for image_id, reason in batch if reason}
 
 
-def _remove_stale(ws: Workspace, wanted: set[str]) -> int:
-    removed = 0
-    for split in SPLIT_DIRS:
-        folder = ws.curated_dir / split
-        if not folder.is_dir():
-            continue
-        for path in folder.rglob("*"):
-            if path.is_file() and ws.relative(path) not in wanted:
-                path.unlink()
-                removed += 1
-    return removed
-
-
-def _make_class_dirs(ws: Workspace) -> None:
+def _make_class_dirs(ws: Workspace, build: Path) -> None:
     """Every class folder in every split, empty or not: Keras indexes classes by folder, so all
     splits must list the same classes in the same order."""
     for split in SPLIT_DIRS:
         for name in ws.config().class_names:
-            (ws.curated_dir / split / name).mkdir(parents=True, exist_ok=True)
+            (build / split / name).mkdir(parents=True, exist_ok=True)
 
 
-def _write_metadata(ws: Workspace, catalog: Catalog) -> None:
+def _write_metadata(build: Path, catalog: Catalog) -> None:
     """curated/metadata.csv: Hugging Face imagefolder's file_name column plus our labels."""
     rows = catalog.all("SELECT id, curated_path, class, split, label_source, confidence, round, source, sha256"
                        " FROM images WHERE status='accepted' AND curated_path IS NOT NULL ORDER BY curated_path")
-    path = ws.curated_dir / "metadata.csv"
+    path = build / "metadata.csv"
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

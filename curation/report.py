@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from PIL import Image, ImageOps
 
 from workspace.catalog import Catalog, utc_now
+from workspace.dataset import curate_state
 from workspace.layout import Workspace
 from workspace.manifest import class_status, engine_yield
 
@@ -35,6 +36,7 @@ th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 .grid{display:flex;flex-wrap:wrap;gap:6px}.grid figure{margin:0;width:132px;font-size:11px;overflow:hidden}
 .grid img{width:128px;height:128px;object-fit:cover;border:2px solid #ccc;border-radius:3px}
 .kept img{border-color:#2a2}.dup img{border-color:#d80}.bad img{border-color:#c22}
+.whole img{object-fit:contain;background:#eee}.warning{background:#fee;border:2px solid #c22;padding:.5rem 1rem}
 td.left{text-align:left}.cluster{border:1px solid #eee;padding:6px;margin:6px 0}.muted{color:#777}
 """
 
@@ -86,10 +88,13 @@ def build_report(ws: Workspace) -> Path:
     ws.reports_dir.mkdir(parents=True, exist_ok=True)
     (ws.reports_dir / "thumbs").mkdir(exist_ok=True)
     with ws.catalog() as catalog:
+        problem = curate_state(ws, catalog).problem
         rows = [Row(r["id"], r["path"], r["class"], r["status"], r["reason"], r["split"], r["label_source"],
                     r["source"], r["duplicate_of"], r["group_id"], r["format"])
                 for r in catalog.all("SELECT * FROM images ORDER BY added_at, id")]
         sections = [
+            f"<p class=warning><b>{esc(problem)}</b>: the counts below are the unfinished curate's</p>"
+            if problem else "",
             _summary(ws, catalog, rows),
             _balance(catalog),
             _rejected(ws, rows),
@@ -184,7 +189,7 @@ def _rejected(ws: Workspace, rows: list[Row]) -> str:
         return "<h2 id=rejected>Rejected</h2><p>Nothing was rejected.</p>"
     parts = []
     for reason, items in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
-        grid = "".join(figure(ws, r, "bad") for r in items[:8])
+        grid = "".join(figure(ws, r, "bad whole") for r in items[:8])  # uncropped: the shape may be why
         parts.append(f"<h3>{esc(reason)} ({len(items)})</h3><div class=grid>{grid}</div>")
     return "<h2 id=rejected>Rejected, by reason</h2>" + "".join(parts)
 

@@ -17,8 +17,15 @@ def report(
 ) -> None:
     """Write DIR/reports/index.html: counts, rejects, duplicates, conflicts, contact sheets, rounds."""
     from curation.report import build_report
+    from workspace.dataset import curate_state
 
-    path = build_report(open_workspace(directory))
+    ws = open_workspace(directory)
+    with ws.catalog() as catalog:
+        problem = curate_state(ws, catalog).problem
+    if problem:
+        console.err.print(f"[bold red]warning: {problem}[/bold red] (the report shows the unfinished curate's counts)",
+                          markup=True)
+    path = build_report(ws)
     console.info(f"report: {path}")
     if open_page:
         import webbrowser

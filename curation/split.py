@@ -3,7 +3,10 @@
 - An image that has a split keeps it.
 - Images of one group (near duplicates and look-alike burst shots) share a split; a new image
   whose group already sits in the frozen test split is kept out (reason `similar_to_test`).
-- Once a test split exists it is frozen: new images go to train/val only, unless `resplit`.
+- Test freezes per class: once a class has test images, its new images go to train/val only
+  (unless `resplit`). A class with no test images (a new class, or one split with no test share)
+  gets them at its next curate whose ratios give test a share: whole groups of its train/val
+  images are moved to test in that share, and its new images are drawn with the full ratios.
 - Pseudo-labelled images only ever go to train.
 Grouped stratified folds come from scikit-learn's StratifiedGroupKFold.
 """
@@ -34,15 +37,18 @@ class SplitItem:
 class SplitPlan:
     assignments: dict[str, str]        # id -> split, for every item that has one
     excluded: dict[str, str]           # id -> reason (kept out of every split)
+    new_test_classes: tuple[str, ...] = ()   # classes that had no test images and got some now
 
 
 def plan_splits(items: Sequence[SplitItem], ratios: tuple[float, float, float], seed: int,
                 resplit: bool = False) -> SplitPlan:
-    """Splits for all `items`; existing splits are kept unless `resplit`. Groups are placed by
-    their hand-labelled images first, so a pseudo-labelled look-alike never decides (or leaks
-    out of) a val or test group, whatever the order of `items`."""
+    """Splits for all `items`; existing splits are kept unless `resplit` (or a class without test
+    images gets its test share, see the module). Groups are placed by their hand-labelled images
+    first, so a pseudo-labelled look-alike never decides (or leaks out of) a val or test group,
+    whatever the order of `items`."""
     current = {i.id: i.split for i in items if i.split and not resplit}
-    frozen = "test" in current.values()
+    tested = {i.class_name for i in items if current.get(i.id) == "test"}
+    _give_test_share(items, current, tested, ratios, seed)
     group_split: dict[str, str] = {}
     for item in items:
         if item.id in current:
@@ -59,7 +65,8 @@ def plan_splits(items: Sequence[SplitItem], ratios: tuple[float, float, float], 
             assignments[item.id] = existing
         else:
             fresh.append(item)
-    drawn = assign_groups(fresh, ratios if not frozen else _without_test(ratios), seed)
+    drawn = assign_groups([i for i in fresh if i.class_name in tested], _without_test(ratios), seed)
+    drawn.update(assign_groups([i for i in fresh if i.class_name not in tested], ratios, seed))
     assignments.update(drawn)
     for item in fresh:
         group_split.setdefault(item.group, drawn[item.id])
@@ -69,7 +76,26 @@ def plan_splits(items: Sequence[SplitItem], ratios: tuple[float, float, float], 
             assignments[item.id] = "train"
         else:
             excluded[item.id] = f"similar_to_{existing}"
-    return SplitPlan(assignments, excluded)
+    new_test = {i.class_name for i in items if i.class_name not in tested and assignments.get(i.id) == "test"}
+    return SplitPlan(assignments, excluded, tuple(sorted(new_test)))
+
+
+def _give_test_share(items: Sequence[SplitItem], current: dict[str, str], tested: set[str],
+                     ratios: tuple[float, float, float], seed: int) -> None:
+    """Move whole groups of train/val images of classes without test images into test, in the
+    ratios' test share; a group with a member that cannot move (a pseudo-label, a new image, an
+    image of a class whose test is frozen) stays where it is. Updates `current`."""
+    if ratios[2] <= 0:
+        return
+
+    def movable(i: SplitItem) -> bool:
+        return i.class_name not in tested and i.id in current and i.label_source != "pseudo"
+
+    fixed_groups = {i.group for i in items if not movable(i)}  # a look-alike elsewhere stays put
+    candidates = [i for i in items if movable(i) and i.group not in fixed_groups]
+    for item_id, split in assign_groups(candidates, ratios, seed).items():
+        if split == "test":
+            current[item_id] = "test"
 
 
 def _without_test(ratios: tuple[float, float, float]) -> tuple[float, float, float]:

@@ -14,13 +14,13 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from curation.errors import Rejected
-from workspace.imagecheck import PILLOW_FAILURES, failure_reason
+from workspace.imagecheck import DEFAULT_MAX_PIXELS, PILLOW_FAILURES, failure_reason, use_pixel_limit
 
 
 @dataclass(frozen=True)
 class ValidationLimits:
     min_side: int = 32
-    max_pixels: int = 64_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     max_aspect: float = 6.0
 
 
@@ -33,6 +33,7 @@ def decode(path: Path, limits: ValidationLimits, draft: int | None = None) -> tu
     """The image as upright RGB and its stored size (before draft scaling and EXIF rotation).
     With `draft`, a JPEG is decoded by DCT scaling straight to the smallest scale whose sides
     are still >= draft: the whole file is still read and checked, at a fraction of the cost."""
+    use_pixel_limit(limits.max_pixels)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

@@ -94,17 +94,24 @@ def print_rounds(summary, class_names: list[str]) -> None:
         table.add_row("raw crawl, same budget", *(f"{base.per_class.get(n, 0)} (train)" for n in class_names), "-",
                       f"{base.test_accuracy:.3f}",
                       "-" if base.label_precision is None else f"{base.label_precision:.3f} (labels)")
-    console.out.print(table)
+    console.show(table)
     if summary.rounds:
         last = summary.rounds[-1]
         console.info(describe_test_labels(last.test_labels, last.test_images, last.smallest_test_class))
         held_back = summary.rounds[0].held_back
         if held_back:
             console.info(f"round 0 held back {held_back} likely off-class query labels (see the report)")
-        if base is not None:
-            gain = last.test_accuracy - base.test_accuracy
-            console.info(f"gain of self-training over the raw crawl: {gain * 100:+.1f} points "
-                         f"({last.test_accuracy:.3f} vs {base.test_accuracy:.3f})")
+        if summary.comparison is not None:
+            console.info(describe_gain(summary.comparison))
+
+
+def describe_gain(c) -> str:
+    """The gain over the raw crawl, with what a paired test on these test images makes of it."""
+    verdict = ("a real difference" if c.significant
+               else "within the noise of this test set: it cannot tell these two apart")
+    return (f"gain of self-training over the raw crawl: {c.gain * 100:+.1f} points ({c.accuracy_a:.3f} vs "
+            f"{c.accuracy_b:.3f} on the same {c.images} test images; right only after self-training "
+            f"{c.only_a}, only with the raw crawl {c.only_b}: McNemar p = {c.p_value:.2f}, {verdict})")
 
 
 def pseudo_label_command(

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from selftrain import stages
 from selftrain.cleaning import trustworthy
+from selftrain.compare import PairedComparison, paired_comparison
 from selftrain.testset import describe_test_split, import_clean_test_folder
 from training.errors import TrainingError
 from training.pseudo_label import MODES, pseudo_label
@@ -57,6 +58,8 @@ class SelfTrainConfig:
     workers: int = 8
     clean: bool = True                   # hold back likely off-class round-0 labels
     balance: float = 1.5                 # no class takes more than this x the median class's share
+    class_thresholds: bool = True        # each class's own threshold above the floor
+    class_quantile: float | None = None  # that threshold: None = the mean self-confidence, else this quantile
     baseline: bool = False               # also train on the raw crawl, same per-class budget
 
     def __post_init__(self) -> None:
@@ -107,6 +110,7 @@ class SelfTrainSummary:
     rounds: list[RoundResult] = field(default_factory=list)
     stopped_because: str = ""
     baseline: Baseline | None = None
+    comparison: PairedComparison | None = None    # last round against the baseline, same test images
 
 
 def self_train(ws: Workspace, config: SelfTrainConfig, notify: Notify | None = None,
@@ -136,10 +140,11 @@ def self_train(ws: Workspace, config: SelfTrainConfig, notify: Notify | None = N
             reason = "the round accepted nothing new"
             break
         best_val, stale = (result.val_accuracy, 0) if result.val_accuracy > best_val + 1e-9 else (best_val, stale + 1)
-    baseline = None
+    baseline, comparison = None, None
     if config.baseline and results:
         baseline = stages.raw_baseline(ws, config, truth or {}, notify)
-    return SelfTrainSummary(results, reason, baseline)
+        comparison = paired_comparison(ws, results[-1].run_id, baseline.run_id)
+    return SelfTrainSummary(results, reason, baseline, comparison)
 
 
 def load_rounds(ws: Workspace) -> list[RoundResult]:
@@ -186,10 +191,11 @@ def run_round(ws: Workspace, config: SelfTrainConfig, k: int, notify: Notify, tr
                    f"took {accepted} candidates by their query class, as the raw crawl would")
         elif not labelled_in_round(ws, k):   # a killed round never labels twice
             caps = remaining_per_class(ws, target)
-            notify(f"round {k}: pseudo-labelling with {teacher} (floor {config.threshold}, per-class thresholds, "
-                   f"balance {config.balance}, mode {config.mode})")
+            notify(f"round {k}: pseudo-labelling with {teacher} (floor {config.threshold}, "
+                   f"{describe_class_thresholds(config)}, balance {config.balance}, mode {config.mode})")
             summary = pseudo_label(ws, teacher, config.threshold, config.mode, k, caps, truth, round_dir,
-                                   balance=config.balance)
+                                   balance=config.balance, per_class_thresholds=config.class_thresholds,
+                                   class_quantile=config.class_quantile)
             candidates, accepted, precision, starved = (summary.candidates, summary.accepted, summary.precision,
                                                         summary.starved)
             if starved:
@@ -215,6 +221,14 @@ def run_round(ws: Workspace, config: SelfTrainConfig, k: int, notify: Notify, tr
     notify(f"round {k}: test accuracy {test.accuracy:.3f} ({describe_test_labels(labels, test_images, smallest)}), "
            f"accepted {accepted}" + (f", pseudo-label precision {precision:.3f}" if precision is not None else ""))
     return result
+
+
+def describe_class_thresholds(config: SelfTrainConfig) -> str:
+    if not config.class_thresholds:
+        return "no per-class thresholds"
+    if config.class_quantile is None:
+        return "per-class thresholds at the mean self-confidence"
+    return f"per-class thresholds at the {config.class_quantile:g} quantile of self-confidence"
 
 
 def describe_test_labels(labels: str, images: int, smallest: int) -> str:

@@ -64,7 +64,8 @@ def crawl_classes(ws: Workspace, config, per_class: dict[str, int], label_source
             continue
         crawl(ws, CrawlConfig(engine=config.engine, per_class=count, base_url=config.base_url, classes=(name,),
                               label_source=label_source, workers=config.workers,
-                              http=HttpPolicy(allow_private=config.allow_private)))
+                              http=HttpPolicy(allow_private=config.allow_private,
+                                              max_pixels=ws.config().max_pixels)))
 
 
 def curate_workspace(ws: Workspace, config) -> None:
@@ -72,7 +73,7 @@ def curate_workspace(ws: Workspace, config) -> None:
 
     ws_config = ws.config()
     curate(ws, CurateConfig(size=config.curate_size or ws_config.image_size, split=ws_config.split,
-                            seed=ws_config.seed))
+                            seed=ws_config.seed, max_pixels=ws_config.max_pixels))
 
 
 def train_config(config, k: int, run_id: str):

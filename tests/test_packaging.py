@@ -33,7 +33,7 @@ def test_dependencies_are_the_locked_packages_with_their_tested_versions_as_floo
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = {}
     for spec in project["dependencies"]:
-        name, floor = re.match(r"([A-Za-z0-9_.\-]+)>=([0-9][^,;\s]*)", spec).groups()
+        name, floor = re.match(r"([A-Za-z0-9_.\-]+(?:\[[a-z,]+\])?)>=([0-9][^,;\s]*)", spec).groups()
         declared[name.lower()] = floor
     pins = pinned_requirements()
     assert declared.pop("tensorflow") == pins["tensorflow-cpu"]  # its name off Linux

@@ -46,7 +46,8 @@ def train(
     ws = open_workspace(directory)
     config = build_stage_config(TrainConfig, ws.config().section("train"), {
         "model": model, "weights": weights, "image_size": image_size, "epochs": epochs, "batch_size": batch_size,
-        "grayscale": grayscale, "fine_tune": fine_tune, "seed": seed, "patience": patience, "run_id": run_id})
+        "grayscale": grayscale, "fine_tune": fine_tune, "seed": seed, "patience": patience, "run_id": run_id},
+        section="train")
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
         console.info(f"epoch {epoch:3d}  loss {logs.get('loss', 0):.4f}  accuracy {logs.get('accuracy', 0):.3f}"
@@ -64,7 +65,7 @@ def train(
         table.add_column(column)
     table.add_row(config.model, str(result.train_images), str(result.epochs_run), f"{result.val_accuracy:.3f}",
                   f"{result.val_loss:.3f}", f"{result.seconds:.0f}", str(result.run_dir))
-    console.out.print(table)
+    console.show(table)
 
 
 def evaluate(
@@ -77,13 +78,16 @@ def evaluate(
     ws = open_workspace(directory)
     with console.progress_bar("computing features") as progress:
         result = run_evaluate(ws, run, progress)
+    console.info(f"run {result.run_id}: {result.reason}")
+    for line in result.notes:
+        console.warn(line)
     table = Table(title=f"test split, run {result.run_id}: accuracy {result.accuracy:.3f}, loss {result.loss:.3f}, "
                         f"{result.images} images")
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for s in result.per_class:
         table.add_row(s.name, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support))
-    console.out.print(table)
+    console.show(table)
     console.info(f"figures: {ws.models_dir / result.run_id / 'confusion_matrix.png'}, "
                  f"{ws.models_dir / result.run_id / 'most_confident_wrong.png'}")
 
@@ -98,6 +102,10 @@ def predict(
     from training.predict import expand_inputs, load_bundle, predict_files
 
     bundle = load_bundle(model)
+    if bundle.choice:
+        console.note(f"using run {bundle.choice.run_id}: {bundle.choice.reason}")
+        for line in bundle.choice.notes:
+            console.warn(line)
     paths = expand_inputs(inputs)
     if not paths:
         raise typer.BadParameter("no image files found in the given paths")

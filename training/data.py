@@ -8,6 +8,7 @@ Its stored original is read (the curated copy is the export for other tools), so
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,37 @@ def require_split(images: list[LabelledImage], split: str, class_names: list[str
     if not images:
         raise TrainingError(f"the {split} split has no images: run `python cli.py curate` first "
                             f"(and check the split ratios give {split} a share)")
+
+
+def require_trainable(train: list[LabelledImage], val: list[LabelledImage], class_names: list[str]) -> None:
+    """At least 2 classes, each with a train and a val image: otherwise the accuracy means nothing."""
+    if len(class_names) < 2:
+        raise TrainingError(f"training needs at least 2 classes; harvest.json has {len(class_names)}: "
+                            f"{', '.join(class_names)} (add a class with `import --add-classes` or in harvest.json)")
+    train_counts, val_counts = class_counts(train, class_names), class_counts(val, class_names)
+    short = [f"{name} (train {train_counts[name]}, val {val_counts[name]})" for name in class_names
+             if not train_counts[name] or not val_counts[name]]
+    if short:
+        raise TrainingError("training needs at least one train and one val image in every class; short: "
+                            + ", ".join(short) + " (add images, then curate)")
+
+
+def write_run_images(run_dir: Path, images: list[LabelledImage]) -> None:
+    """images.csv in a run folder: the images it trained and validated on, so scoring it later on
+    another dataset version can name the test images it has seen."""
+    with open(run_dir / "images.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "split"])
+        writer.writerows((image.id, image.split) for image in images)
+
+
+def run_images(run_dir: Path) -> dict[str, str] | None:
+    """id -> split of the images a run trained and validated on (None for runs that predate images.csv)."""
+    path = run_dir / "images.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["id"]: row["split"] for row in csv.DictReader(handle) if row.get("id")}
 
 
 def class_counts(images: list[LabelledImage], class_names: list[str]) -> dict[str, int]:

@@ -66,15 +66,16 @@ class PseudoSummary:
     thresholds: dict[str, float] | None = None
 
 
-def class_thresholds(probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:
-    """Per class, the mean probability the model gives to its known members (held-out images);
-    classes without such images get none (the floor alone applies)."""
+def class_thresholds(probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+                     quantile: float | None = None) -> dict[str, float]:
+    """Per class, the mean probability the model gives to its known members (held-out images),
+    or that `quantile` of it; classes without such images get none (the floor alone applies)."""
     out: dict[str, float] = {}
     for k, name in enumerate(class_names):
         rows = probabilities[labels == k, k] if len(labels) else np.array([])
         rows = rows[np.isfinite(rows)]
         if len(rows):
-            out[name] = float(rows.mean())
+            out[name] = float(rows.mean() if quantile is None else np.quantile(rows, quantile))
     return out
 
 
@@ -190,7 +191,7 @@ def precision_of(decisions: Sequence[LabelDecision]) -> float | None:
     return sum(d.predicted == d.true_class for d in known) / len(known) if known else None
 
 
-def teacher_thresholds(ws: Workspace, bundle) -> dict[str, float]:
+def teacher_thresholds(ws: Workspace, bundle, quantile: float | None = None) -> dict[str, float]:
     """The teacher's per-class self-confidence on the validation split (held out from it)."""
     from training.data import split_images
     from training.scoring import score_images
@@ -200,19 +201,19 @@ def teacher_thresholds(ws: Workspace, bundle) -> dict[str, float]:
         return {}
     probs, errors = score_images(ws, bundle, [(i.sha256, i.path) for i in images])
     keep = [r for r in range(len(images)) if r not in errors]
-    return class_thresholds(probs[keep], np.array([images[r].label for r in keep]), bundle.class_names)
+    return class_thresholds(probs[keep], np.array([images[r].label for r in keep]), bundle.class_names, quantile)
 
 
 def pseudo_label(ws: Workspace, run_id: str, threshold: float, mode: str = "agree", round_: int = 0,
                  caps: dict[str, int] | None = None, truth: dict[str, str] | None = None,
                  out_dir: Path | None = None, balance: float | None = DEFAULT_BALANCE,
-                 per_class_thresholds: bool = True) -> PseudoSummary:
+                 per_class_thresholds: bool = True, class_quantile: float | None = None) -> PseudoSummary:
     """One labelling step with a trained run as teacher (never noised: inference only)."""
     from training.predict import load_bundle
     from training.scoring import score_images
 
     bundle = load_bundle(ws.models_dir / run_id)
-    per_class = teacher_thresholds(ws, bundle) if per_class_thresholds else {}
+    per_class = teacher_thresholds(ws, bundle, class_quantile) if per_class_thresholds else {}
     with ws.catalog() as catalog:
         candidates = pending_candidates(catalog, mode, truth)
     if not candidates:

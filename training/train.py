@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import LabelledImage, load_pixels, pixel_dataset, require_split, split_images
+from training.data import (LabelledImage, load_pixels, pixel_dataset, require_split, require_trainable, split_images,
+                           write_run_images)
 from training.errors import TrainingError
 from training.features import FeatureSpec, cached_features, frozen_feature_spec
 from training.head import HeadData, HeadSettings, copy_head, fit_head, head_probabilities
@@ -26,6 +28,7 @@ from training.resume import (backup_epochs, check_same_run, finished_metrics, fi
 from training.scoring import extractor_of
 from training.tf_setup import quiet_tensorflow
 from workspace.catalog import utc_now
+from workspace.dataset import require_finished_curate
 from workspace.layout import Workspace
 
 log = logging.getLogger(__name__)
@@ -113,6 +116,8 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
     baselines), pick the best epoch on val, and write the run folder. `progress(done, total)`
     reports feature extraction. A `run_id` that names an existing run resumes it (`training.resume`)."""
     class_names = ws.config().class_names
+    with ws.catalog() as catalog:
+        state = require_finished_curate(ws, catalog)
     run_id = config.run_id or new_run_id(config)
     run_dir = ws.models_dir / run_id
     check_same_run(run_dir, asdict(config))
@@ -128,6 +133,23 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
     train_images, val_images = data or (split_images(ws, class_names, "train"), split_images(ws, class_names, "val"))
     require_split(train_images, "train", class_names)
     require_split(val_images, "val", class_names)
+    require_trainable(train_images, val_images, class_names)
+    # a run given its own data (a baseline) did not train on a dataset version
+    version = state.version.version if state.version and data is None else None
+    created = not run_dir.exists()
+    try:
+        return _fit_and_save(ws, config, run_id, run_dir, class_names, (train_images, val_images), version,
+                             on_epoch, progress, previous)
+    except Exception:
+        if created:  # a failed new run leaves nothing half-made (a killed one keeps its backup to resume)
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _fit_and_save(ws: Workspace, config: TrainConfig, run_id: str, run_dir: Path, class_names: list[str],
+                  data: tuple[list[LabelledImage], list[LabelledImage]], version: str | None,
+                  on_epoch: EpochCallback | None, progress: Progress | None, previous: dict | None) -> TrainResult:
+    train_images, val_images = data
     channels = 1 if config.grayscale else 3
     input_spec = InputSpec(config.image_size, channels)
     spec = ModelSpec(config.model, len(class_names), config.image_size, channels, config.weights, config.augment,
@@ -147,6 +169,7 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
     seconds = time.monotonic() - started
     model.save(run_dir / "model.keras")
     _write_run_files(run_dir, class_names, config, channels, input_spec, feature_spec)
+    write_run_images(run_dir, train_images + val_images)
     full_history = _read_history(run_dir / "history.csv")
     from training.plots import plot_curves
 
@@ -155,7 +178,8 @@ def train(ws: Workspace, config: TrainConfig, on_epoch: EpochCallback | None = N
     metrics = {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "epochs_run": epochs_run,
                "train_images": used, "val_images": len(val_images), "seconds": round(seconds, 1),
                "images_per_second": round(used * max(1, epochs_run) / max(seconds, 1e-6), 1),
-               "epochs_requested": config.epochs, "frozen_features": config.frozen_features, **extra}
+               "epochs_requested": config.epochs, "frozen_features": config.frozen_features,
+               "dataset_version": version, **extra}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _record_run(ws, run_id, run_dir, config, metrics)
     return TrainResult(run_id, run_dir, float(val_accuracy), float(val_loss), epochs_run, class_names, used, seconds)
@@ -289,7 +313,8 @@ def _read_history(path: Path) -> dict[str, list[float]]:
 def _record_run(ws: Workspace, run_id: str, run_dir: Path, config: TrainConfig, metrics: dict) -> None:
     with ws.catalog() as catalog:
         catalog.execute(
-            "INSERT INTO runs (id, model, round, path, val_accuracy, metrics, created_at) VALUES (?,?,?,?,?,?,?)"
-            " ON CONFLICT(id) DO UPDATE SET val_accuracy = excluded.val_accuracy, metrics = excluded.metrics",
+            "INSERT INTO runs (id, model, round, path, val_accuracy, metrics, created_at, dataset_version)"
+            " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET val_accuracy = excluded.val_accuracy,"
+            " metrics = excluded.metrics, dataset_version = excluded.dataset_version",
             (run_id, config.model, config.round, ws.relative(run_dir), metrics["val_accuracy"],
-             json.dumps(metrics), utc_now()))
+             json.dumps(metrics), utc_now(), metrics.get("dataset_version")))

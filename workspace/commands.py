@@ -10,7 +10,10 @@ import typer
 from rich.table import Table
 
 from workspace import console
-from workspace.config import KNOWN_ENGINES, ConfigError, parse_class_list, parse_split
+from rich.markup import escape
+
+from workspace.config import KNOWN_ENGINES, ConfigError, parse_class_list, parse_split, validate_workspace_config
+from workspace.dataset import curate_state
 from workspace.importer import import_labelled, import_unlabelled
 from workspace.layout import init_workspace, open_workspace, read_queries_file
 from workspace.lock import writer_lock
@@ -82,13 +85,20 @@ def status(
 ) -> None:
     """Per-class table: stored, accepted, rejected by reason, duplicates, splits, label sources."""
     ws = open_workspace(directory)
+    validate_workspace_config(ws)
     with ws.catalog() as catalog:
         rows = class_status(catalog)
         yields = engine_yield(catalog)
         jobs = catalog.all("SELECT id, kind, state FROM jobs WHERE state IN ('running', 'queued')")
+        state = curate_state(ws, catalog)
+    if state.problem:
+        console.err.print(f"[bold red]warning: {escape(state.problem)}[/bold red] (the counts below are the "
+                          "unfinished curate's)", markup=True)
     if as_json:
         console.emit_json({
             "workspace": str(directory),
+            "dataset_version": state.version.version if state.version else None,
+            "curate_problem": state.problem,
             "classes": [{**asdict(r), "rejected_total": r.rejected_total} for r in rows],
             "engines": [{**asdict(y), "full_resolution_share": y.full_resolution_share} for y in yields],
             "active_jobs": [dict(job) for job in jobs],
@@ -101,13 +111,18 @@ def status(
                                                               "rejected by reason") else "right")
     for r in rows:
         table.add_row(
-            r.name, str(r.stored), str(r.accepted), str(r.unprocessed), str(r.rejected_total),
+            r.name if r.active else f"{r.name} (inactive)", str(r.stored), str(r.accepted), str(r.unprocessed), str(r.rejected_total),
             str(r.duplicates), str(r.conflicts),
             *(str(r.splits.get(s, 0)) for s in ("train", "val", "test")),
             ", ".join(f"{k} {v}" for k, v in sorted(r.label_sources.items())) or "-",
             ", ".join(f"{k} {v}" for k, v in sorted(r.rejected.items())) or "-",
         )
     console.out.print(table)
+    if state.version:
+        console.info(f"dataset version {state.version.version} (curated {state.version.created_at[:19]} UTC)")
+    if any(r.accepted for r in rows) and not any(r.splits.get("test") for r in rows if r.active):
+        console.warn("no test split: make one with `curate DIR --split 0.8,0.1,0.1` (classes without test "
+                     "images get a test share)")
     if yields:
         engines = Table(title="per-engine yield")
         for column in ("engine", "URLs found", "full-res share", "downloaded", "unique", "failed by reason"):

@@ -59,6 +59,19 @@ def info(message: str) -> None:
         out.print(message)
 
 
+def show(renderable: object) -> None:
+    """A table or other rich result on stdout, silenced by --quiet."""
+    if not settings.quiet:
+        out.print(renderable)
+
+
+def note(message: str) -> None:
+    """A line about the output rather than the output (which run was used, and why): stderr, so
+    stdout stays clean for --json; silenced by --quiet."""
+    if not settings.quiet:
+        err.print(message, markup=False, highlight=False)
+
+
 def emit_json(data: object) -> None:
     """One JSON document on stdout for scripts: plain print, never rich (no wrapping, no markup)."""
     utf8 = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "") == "utf8"

@@ -67,7 +67,7 @@ def check_packages() -> list[Check]:
     rows, fine = [], []
     for name, tested in required_packages():
         try:
-            version = importlib.metadata.version(name)
+            version = importlib.metadata.version(name.split("[", 1)[0])   # dask[distributed]: dask
         except importlib.metadata.PackageNotFoundError:
             rows.append(Check(name, FAIL, "not installed", f"pip install '{name}{'==' + tested if tested else ''}'"))
             continue

@@ -14,7 +14,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from workspace.errors import HarvestError
 
-DEFAULT_MAX_PIXELS = 64_000_000  # decompression-bomb guard; ~8000x8000
+# decompression-bomb guard (harvest.json "max_pixels"): admits 108 MP phone photos (12032x9024),
+# refuses the 1 GP+ images of pixel-flood files
+DEFAULT_MAX_PIXELS = 150_000_000
 # JPEGs are checked with the reduced (DCT-scaled) decode curation's analysis uses: every byte of
 # the file is still read and entropy-decoded, but only pixels down to this side are made.
 CHECK_SIDE = 256
@@ -113,7 +115,14 @@ def failure_reason(exc: BaseException) -> tuple[str, str]:
     return "decode_error", f"{type(exc).__name__}: {exc}"
 
 
+def use_pixel_limit(max_pixels: int) -> None:
+    """Pillow's own bomb check (a warning above MAX_IMAGE_PIXELS, made an error here) follows
+    Harvest's limit, so one setting decides at import, download and curate alike."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
 def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
+    use_pixel_limit(max_pixels)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

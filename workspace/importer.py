@@ -143,6 +143,7 @@ def _import(
     statuses: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     new = 0
+    max_pixels = ws.config().max_pixels  # the same limit curate applies
     with ThreadPoolExecutor(max_workers=4) as pool:  # hashing and decoding release the GIL
         hashes = pool.map(_safe_hash, (f.path for f, _ in jobs))
         for done, ((f, class_name), sha) in enumerate(zip(jobs, hashes), start=1):
@@ -152,7 +153,7 @@ def _import(
                 statuses["unreadable"] += 1
                 reasons["unreadable"] += 1
                 continue
-            result = ingest_file(ws, catalog, f.path, meta, sha256=sha)
+            result = ingest_file(ws, catalog, f.path, meta, sha256=sha, max_pixels=max_pixels)
             new += result.new
             statuses[result.status] += 1
             if result.reason:

@@ -103,7 +103,8 @@ def open_workspace(root: Path | str) -> Workspace:
     if not ws.config_path.is_file():
         raise WorkspaceError(f"{ws.root} is not a Harvest workspace: {CONFIG_NAME} is missing")
     for name in SUBDIRS:
-        (ws.root / name).mkdir(exist_ok=True)
+        if not (ws.root / name).is_symlink():  # curated/ is a symlink to the published version
+            (ws.root / name).mkdir(exist_ok=True)
     return ws
 
 

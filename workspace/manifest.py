@@ -37,21 +37,31 @@ def export_manifest(ws: Workspace, out: Path) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise WorkspaceError(f"--out must end in .csv or .parquet, got {out.name!r}")
+    if out.is_dir():
+        raise WorkspaceError(f"--out {out} is a folder; give a file name such as {out / ('manifest' + suffix)}")
     with ws.catalog() as catalog:
         frame = manifest_frame(catalog)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    if suffix == ".csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        frame.to_parquet(tmp, index=False)
-    tmp.replace(out)
+    try:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        tmp.replace(out)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed export leaves nothing half-made
     return len(frame)
 
 
 @dataclass
 class ClassStatus:
+    """`stored`: images with a file in raw/ (not those rejected at ingest, which have none)."""
+
     name: str
+    active: bool = True             # False: removed from harvest.json, rows and files kept
     stored: int = 0
     accepted: int = 0
     duplicates: int = 0
@@ -82,16 +92,17 @@ class EngineYield:
 
 def class_status(catalog: Catalog) -> list[ClassStatus]:
     """Per-class counts; unlabelled pool images are listed under '(unlabelled)'."""
-    names = [r["name"] for r in catalog.all("SELECT name FROM classes ORDER BY position")]
-    table = {n: ClassStatus(n) for n in names}
+    table = {r["name"]: ClassStatus(r["name"], bool(r["active"]))
+             for r in catalog.all("SELECT name, active FROM classes ORDER BY active DESC, position")}
     rows = catalog.all(
         "SELECT COALESCE(class, '(unlabelled)') AS cls, status, reason, split, label_source,"
-        " COUNT(*) AS n FROM images GROUP BY cls, status, reason, split, label_source"
+        " path IS NOT NULL AS has_file, COUNT(*) AS n FROM images"
+        " GROUP BY cls, status, reason, split, label_source, has_file"
     )
     for r in rows:
         item = table.setdefault(r["cls"], ClassStatus(r["cls"]))
         n = int(r["n"])
-        item.stored += n
+        item.stored += n if r["has_file"] else 0
         status = r["status"]
         if status == "accepted":
             item.accepted += n

@@ -188,10 +188,26 @@ FAILURE_POLICY = """
 ALTER TABLE candidates ADD COLUMN policy TEXT;
 """
 
+DATASET_VERSIONS = """
+-- Every curate that finished: the dataset version it published as curated/ (issue 19).
+CREATE TABLE dataset_versions (
+    id            INTEGER PRIMARY KEY,
+    version       TEXT NOT NULL,     -- fingerprint of the classes, the split assignment and the curated content
+    stage_run     INTEGER,           -- the stage_runs row of the curate that made it
+    classes       TEXT NOT NULL,     -- JSON list of the active classes, in config order
+    counts        TEXT NOT NULL,     -- JSON {class: {split: images}}
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX dataset_versions_version ON dataset_versions (version);
+ALTER TABLE runs ADD COLUMN dataset_version TEXT;              -- the version a run trained on
+ALTER TABLE classes ADD COLUMN active INTEGER NOT NULL DEFAULT 1; -- 0: removed from harvest.json, rows kept
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(3, "indexes for resumable crawls", CRAWL_INDEXES),
     Migration(4, "duplicate judgement: thumbnails, crop hashes, pairs", DUPLICATE_JUDGEMENT),
     Migration(5, "embedding caches", FEATURE_SETS),
     Migration(6, "settings a candidate failed under", FAILURE_POLICY),
+    Migration(7, "dataset versions, runs tied to them, inactive classes", DATASET_VERSIONS),
 )

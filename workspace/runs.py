@@ -39,6 +39,7 @@ class RunRow:
     train_images: int | None = None
     val_accuracy: float | None = None
     test_accuracy: float | None = None
+    dataset_version: str | None = None   # the curated version it trained on (issue 19)
     problem: str | None = None
     history: dict[str, list[float]] = field(default_factory=dict, compare=False)
 
@@ -93,6 +94,7 @@ def read_run(folder: Path) -> RunRow:
         train_images=_number(metrics.get("train_images"), int),
         val_accuracy=_number(metrics.get("val_accuracy"), float),
         test_accuracy=_number(test.get("accuracy") if test else metrics.get("test_accuracy"), float),
+        dataset_version=_text(metrics.get("dataset_version")),
         history=history,
     )
 

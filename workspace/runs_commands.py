@@ -14,7 +14,7 @@ from workspace.layout import open_workspace
 from workspace.runs import RunRow, list_runs, plot_runs, select_runs
 
 COLUMNS = ("run", "model", "weights", "image size", "batch", "epochs run", "seconds", "train images/s",
-           "val accuracy", "test accuracy")
+           "val accuracy", "test accuracy", "dataset version")
 
 
 def runs(
@@ -49,7 +49,8 @@ def runs_table(rows: list[RunRow], title: str) -> Table:
             continue
         table.add_row(Text(row.run), Text(row.model or ""), Text(row.weights or ""), _cell(row.image_size), _cell(row.batch_size),
                       _cell(row.epochs_run), _cell(row.seconds, "{:.0f}"), _cell(row.images_per_second, "{:.1f}"),
-                      _cell(row.val_accuracy, "{:.3f}"), _cell(row.test_accuracy, "{:.3f}"))
+                      _cell(row.val_accuracy, "{:.3f}"), _cell(row.test_accuracy, "{:.3f}"),
+                      Text(row.dataset_version or ""))
     return table
 
 

@@ -169,3 +169,50 @@ def test_folds_are_limited_by_the_groups_and_the_largest_class() -> None:
 def test_half_and_half_gives_two_folds() -> None:
     assert Counter(assign_groups(manual(10, classes=("a", "b")), (0.5, 0.0, 0.5), 1).values()) == \
         {"test": 10, "train": 10}
+
+
+# -- issue 19: test freezes per class ------------------------------------------------------------
+
+def test_a_class_added_after_test_froze_gets_test_images_and_the_others_get_none() -> None:
+    old = manual(20, ("a", "b"))
+    first = plan_splits(old, RATIOS, seed=1)
+    tests_before = {i.id for i in old if first.assignments[i.id] == "test"}
+    new = manual(20, ("c",), prefix="n") + manual(6, ("a",), prefix="late")
+    plan = plan_splits(with_splits(old, first) + new, RATIOS, seed=1)
+    assert plan.new_test_classes == ("c",)
+    assert Counter(plan.assignments[i.id] for i in new if i.class_name == "c")["test"] >= 3
+    assert all(plan.assignments[i.id] != "test" for i in new if i.class_name == "a"), "a's test stays frozen"
+    assert {i.id for i in old if plan.assignments[i.id] == "test"} == tests_before
+    assert all(plan.assignments[i.id] == first.assignments[i.id] for i in old)
+    assert plan_splits(with_splits(old, first) + new, RATIOS, seed=1) == plan, "seeded: the same plan again"
+
+
+def test_a_class_split_without_test_gets_a_test_share_from_its_train_and_val_groups() -> None:
+    items = manual(20, ("a", "b"), group_size=2)
+    no_test = plan_splits(items, (0.8, 0.2, 0.0), seed=1)
+    assert "test" not in no_test.assignments.values() and no_test.new_test_classes == ()
+    again = plan_splits(with_splits(items, no_test), (0.8, 0.2, 0.0), seed=1)
+    assert again.assignments == no_test.assignments, "no test share asked: nothing moves"
+    plan = plan_splits(with_splits(items, no_test), RATIOS, seed=1)
+    assert plan.new_test_classes == ("a", "b")
+    moved = [i for i in items if plan.assignments[i.id] != no_test.assignments[i.id]]
+    assert moved and all(plan.assignments[i.id] == "test" for i in moved), "images only move into test"
+    for name in ("a", "b"):
+        assert 2 <= Counter(plan.assignments[i.id] for i in items if i.class_name == name)["test"] <= 8
+    assert_groups_whole(items, plan)
+    assert plan_splits(with_splits(items, no_test), RATIOS, seed=1) == plan, "seeded: the same plan again"
+    assert plan_splits(with_splits(items, plan), RATIOS, seed=1).assignments == plan.assignments, "then frozen"
+
+
+def test_groups_that_cannot_move_stay_when_a_class_gets_its_test_share() -> None:
+    items = manual(12, ("a",))
+    no_test = plan_splits(items, (0.8, 0.2, 0.0), seed=2)
+    placed = with_splits(items, no_test)
+    # every train/val group also holds a pseudo-label, or a look-alike from a class whose test is
+    # frozen: none may move
+    anchored = [SplitItem(f"p-{i.id}", "a", i.group, "train", "pseudo") for i in placed if i.split == "train"]
+    anchored += [SplitItem(f"x-{i.id}", "b", i.group, i.split, "manual") for i in placed if i.split == "val"]
+    anchored.append(SplitItem("b-test", "b", "b-test-group", "test", "manual"))
+    plan = plan_splits(placed + anchored, RATIOS, seed=2)
+    assert all(plan.assignments[i.id] == no_test.assignments[i.id] for i in items)
+    assert "a" not in plan.new_test_classes

@@ -42,7 +42,7 @@ def curated_files(ws: Path) -> list[Path]:
 
 
 def files_at(ws: Path, side: int) -> list[Path]:
-    """Curated files already written at `side` px (a rebuild rewrites them in place)."""
+    """Published curated files at `side` px."""
     from PIL import Image
 
     out = []
@@ -56,6 +56,11 @@ def files_at(ws: Path, side: int) -> list[Path]:
     return out
 
 
+def building_files(ws: Path) -> list[Path]:
+    """Curated files of a version being built aside (curation.publish), not yet published."""
+    return list((ws / ".curated").glob("build-*/*/*/*.jpg"))
+
+
 def test_sigkill_curate_while_it_writes_curated_files_then_resume(tmp_path: Path) -> None:
     """Analysis leaves each output ready to move, so a first curate's write pass takes
     milliseconds; the kill lands in a rebuild at a new size, which decodes every original."""
@@ -66,10 +71,11 @@ def test_sigkill_curate_while_it_writes_curated_files_then_resume(tmp_path: Path
     assert subprocess.run(cli("import", ws, tmp_path / "src"), capture_output=True).returncode == 0
     assert subprocess.run(cli("curate", ws, "--size", "40", "--workers", "1"), capture_output=True).returncode == 0
     with child_group(cli("curate", ws, "--size", "48", "--workers", "1")) as process:
-        wait_for(lambda: len(files_at(ws, 48)) >= 2, process, "curated file written")
+        wait_for(lambda: len(building_files(ws)) >= 2, process, "curated file written")
         assert process.poll() is None
         kill_group(process)
-    assert 2 <= len(files_at(ws, 48)) < total  # killed with some curated files rewritten and others not
+    assert 2 <= len(building_files(ws)) < total  # killed with some curated files written and others not
+    assert len(files_at(ws, 40)) == total, "readers of curated/ keep the published version, never the half-built one"
     resumed = subprocess.run(cli("curate", ws, "--size", "48"), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     with sqlite3.connect(ws / "catalog.sqlite") as conn:
@@ -77,7 +83,7 @@ def test_sigkill_curate_while_it_writes_curated_files_then_resume(tmp_path: Path
         splits = dict(conn.execute("SELECT split, COUNT(*) FROM images GROUP BY split").fetchall())
     assert sum(splits.values()) == total and set(splits) == {"train", "val", "test"}
     check_consistent(ws)  # every accepted image has its curated file, no stray or partial file
-    assert len(files_at(ws, 48)) == total
+    assert len(files_at(ws, 48)) == total and building_files(ws) == []
     assert len((ws / "curated" / "metadata.csv").read_text().splitlines()) == total + 1
 
 

@@ -49,6 +49,12 @@ def test_class_thresholds_are_the_mean_self_confidence() -> None:
     assert class_thresholds(probs, np.array([0, 0, 1]), CLASSES) == pytest.approx({"a": 0.8, "b": 0.6})
 
 
+def test_class_thresholds_at_a_quantile_of_self_confidence() -> None:
+    probs = np.array([(0.9, 0.1, 0.0), (0.7, 0.2, 0.1), (0.5, 0.3, 0.2), (0.2, 0.6, 0.2)])
+    assert class_thresholds(probs, np.array([0, 0, 0, 1]), CLASSES, quantile=0.25) == pytest.approx(
+        {"a": 0.6, "b": 0.6})
+
+
 def test_off_class_needs_a_low_own_score_and_a_confident_other_class() -> None:
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2])
     probs = np.array([
@@ -71,8 +77,17 @@ def test_a_label_only_somewhat_below_its_class_threshold_is_kept() -> None:
     assert find_off_class(probs, labels).held_back.tolist() == [False] * 5
 
 
-def test_a_model_judges_labels_only_halfway_from_chance_to_perfect() -> None:
+def test_a_model_judges_labels_only_when_kappa_reaches_0_4() -> None:
     from selftrain.cleaning import trustworthy
 
-    assert trustworthy(0.60, 5) and not trustworthy(0.59, 5)   # chance 0.2: the bar is 0.6
-    assert trustworthy(0.75, 2) and not trustworthy(0.74, 2)   # chance 0.5: the bar is 0.75
+    assert trustworthy(0.52, 5) and not trustworthy(0.51, 5)   # chance 0.2: the bar is 0.52
+    assert trustworthy(0.70, 2) and not trustworthy(0.69, 2)   # chance 0.5: the bar is 0.7
+
+
+def test_mcnemar_counts_only_the_images_the_two_models_disagree_on() -> None:
+    from selftrain.compare import mcnemar_p
+
+    assert mcnemar_p(0, 0) == 1.0
+    assert mcnemar_p(9, 13) == pytest.approx(0.5235, abs=1e-4)      # the demo's -3.2 points: noise
+    assert mcnemar_p(13, 9) == mcnemar_p(9, 13)
+    assert mcnemar_p(2, 18) == pytest.approx(0.000402, abs=1e-6)    # a real difference

@@ -83,6 +83,7 @@ def test_demo_runs_two_rounds_end_to_end(run_cli, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "self-training rounds" in result.stdout and "report:" in result.stdout
     assert "raw crawl, same budget" in result.stdout and "gain of self-training over the raw crawl" in result.stdout
+    assert "McNemar p = " in result.stdout  # the gain is judged on paired test images, not printed bare
     assert "test: manual labels, 12" in result.stdout  # the clean bundled test set, not query labels
     report = ws / "reports" / "index.html"
     assert report.is_file() and "Self-training rounds" in report.read_text()
