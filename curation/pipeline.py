@@ -133,7 +133,7 @@ def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None
         possible = _record_pairs(catalog, items, judgement)
         applied = _apply_decisions(catalog, items, judgement, calibration, config, search)
         version = dataset_fingerprint(catalog, ws_config.class_names, asdict(config.resize_spec))
-        written, removed = _materialise(ws, catalog, config, version, executors, progress)
+        written, removed = _materialise(ws, catalog, config, ws_config.class_names, version, executors, progress)
         summary = CurateSummary(analysed, applied.rejected, applied.duplicates, applied.conflicts,
                                 applied.splits, written, removed, applied.unlabelled, possible,
                                 calibration.as_dict(), calibration.describe(), version,
@@ -299,20 +299,20 @@ def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judge
                     plan.new_test_classes)
 
 
-def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig, version: str,
+def _materialise(ws: Workspace, catalog: Catalog, config: CurateConfig, class_names: list[str], version: str,
                  executors: ExecutorFactory, progress: Progress | None) -> tuple[int, int]:
     """Build the next curated/ aside (unchanged files linked, others encoded), then swap it in;
     a build that fails is removed (a killed one is removed by the next curate)."""
     build = begin_build(ws)
     try:
-        return _build_and_swap(ws, catalog, config, version, build, executors, progress)
+        return _build_and_swap(ws, catalog, config, class_names, version, build, executors, progress)
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
 
 
-def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, version: str, build: Path,
-                    executors: ExecutorFactory, progress: Progress | None) -> tuple[int, int]:
+def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, class_names: list[str], version: str,
+                    build: Path, executors: ExecutorFactory, progress: Progress | None) -> tuple[int, int]:
     spec = json.dumps(asdict(config.resize_spec), sort_keys=True)
     current = ws.curated_dir / ".resize.json"
     published = published_files(ws)
@@ -340,11 +340,11 @@ def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, versi
                          [(f"curated/{path}", f"curated/{path}", utc_now(), image_id)
                           for image_id, path in wanted.items()])
         conn.execute("UPDATE images SET curated_path=NULL WHERE status != 'accepted' AND curated_path IS NOT NULL")
-    _make_class_dirs(ws, build)
+    _make_class_dirs(build, class_names)
     _write_metadata(build, catalog)
     (build / ".resize.json").write_text(spec)
     (build / "dataset.json").write_text(json.dumps(
-        {"version": version, "classes": ws.config().class_names, "created_at": utc_now()}, indent=2) + "\n")
+        {"version": version, "classes": class_names, "created_at": utc_now()}, indent=2) + "\n")
     kept = set(wanted.values())
     removed = sum(1 for path in published.values() if path.relative_to(path.parents[2]).as_posix() not in kept)
     swap_in(ws, build, version)
@@ -364,11 +364,11 @@ def _map_resize(jobs: list[str], config: CurateConfig, executors: ExecutorFactor
             for image_id, reason in batch if reason}
 
 
-def _make_class_dirs(ws: Workspace, build: Path) -> None:
+def _make_class_dirs(build: Path, class_names: list[str]) -> None:
     """Every class folder in every split, empty or not: Keras indexes classes by folder, so all
     splits must list the same classes in the same order."""
     for split in SPLIT_DIRS:
-        for name in ws.config().class_names:
+        for name in class_names:
             (build / split / name).mkdir(parents=True, exist_ok=True)
 
 

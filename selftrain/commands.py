@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from selftrain.compare import PairedComparison
 from workspace import console
 from workspace.layout import open_workspace
 
@@ -105,7 +106,7 @@ def print_rounds(summary, class_names: list[str]) -> None:
             console.info(describe_gain(summary.comparison))
 
 
-def describe_gain(c) -> str:
+def describe_gain(c: PairedComparison) -> str:
     """The gain over the raw crawl, with what a paired test on these test images makes of it."""
     verdict = ("a real difference" if c.significant
                else "within the noise of this test set: it cannot tell these two apart")

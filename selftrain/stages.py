@@ -59,13 +59,12 @@ def crawl_classes(ws: Workspace, config, per_class: dict[str, int], label_source
     from crawler.crawl import CrawlConfig, crawl
     from crawler.http import HttpPolicy
 
+    http = HttpPolicy(allow_private=config.allow_private, max_pixels=ws.config().max_pixels)
     for name, count in per_class.items():
         if count < 1:
             continue
         crawl(ws, CrawlConfig(engine=config.engine, per_class=count, base_url=config.base_url, classes=(name,),
-                              label_source=label_source, workers=config.workers,
-                              http=HttpPolicy(allow_private=config.allow_private,
-                                              max_pixels=ws.config().max_pixels)))
+                              label_source=label_source, workers=config.workers, http=http))
 
 
 def curate_workspace(ws: Workspace, config) -> None:

@@ -9,16 +9,15 @@ run can say which data it saw and `evaluate` can tell when it is scoring a run o
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from workspace.catalog import Catalog
 from workspace.errors import WorkspaceError
 from workspace.layout import Workspace
+from workspace.lock import lock_held
 
 INTERRUPTED = "curate was interrupted: run curate again"
 
@@ -70,22 +69,7 @@ def latest_version(catalog: Catalog) -> DatasetVersion | None:
 def curate_state(ws: Workspace, catalog: Catalog) -> CurateState:
     last = catalog.one("SELECT ended_at FROM stage_runs WHERE stage = 'curate' ORDER BY id DESC LIMIT 1")
     unfinished = last is not None and last["ended_at"] is None
-    return CurateState(latest_version(catalog), unfinished, unfinished and curate_lock_held(ws))
-
-
-def curate_lock_held(ws: Workspace) -> bool:
-    """True when a live process holds the curate lock (the kernel drops it when the holder dies)."""
-    path = ws.root / "locks" / "curate.lock"
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return CurateState(latest_version(catalog), unfinished, unfinished and lock_held(ws, "curate"))
 
 
 def require_finished_curate(ws: Workspace, catalog: Catalog) -> CurateState:

@@ -27,9 +27,23 @@ class LockBusy(WorkspaceError):
 def lock_path(ws: Workspace, stage: str) -> Path:
     """DIR/locks/<stage>.lock; the stage name is made safe for a file name."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", stage).strip("._") or "stage"
-    folder = ws.root / "locks"
-    folder.mkdir(exist_ok=True)
-    return folder / f"{safe}.lock"
+    return ws.root / "locks" / f"{safe}.lock"
+
+
+def lock_held(ws: Workspace, stage: str) -> bool:
+    """True when a live process holds the `stage` lock right now (readers use it; it never
+    creates the lock file)."""
+    path = lock_path(ws, stage)
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 @contextmanager
@@ -38,6 +52,7 @@ def writer_lock(ws: Workspace, stage: str, wait: bool = True,
     """Hold the `stage` lock of `ws` for the body. Busy: wait (telling `on_wait` why) or, with
     `wait=False`, raise LockBusy with one line naming the holder."""
     path = lock_path(ws, stage)
+    path.parent.mkdir(exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
