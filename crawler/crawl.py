@@ -10,7 +10,6 @@ A URL list (`--urls`) skips the browser and downloads the list.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -26,8 +25,10 @@ from crawler.http import HttpPolicy
 from crawler.requeue import requeue_failures
 from workspace.catalog import Catalog, utc_now
 from workspace.config import KNOWN_ENGINES, WorkspaceConfig
+from workspace.images import VALID_STATUSES, ImageStatus, LabelSource, count_in_class, label_source
 from workspace.layout import Workspace
 from workspace.manifest import EngineYield, engine_yield
+from workspace.stage_runs import stage_run
 from workspace.storage import clean_temp
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 # (engine name, query, base_url, limit) -> candidates in result order
 CandidateSource = Callable[[str, str, str | None, int], Iterable[Candidate]]
-VALID_STATUSES = ("stored", "accepted")
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,14 @@ class CrawlConfig:
     oversample: float = 2.0                 # candidates collected per image still needed
     max_per_query: int = 1000
     suffixes: tuple[str, ...] = (" photo", " picture", " image")
-    label_source: str = "query"
+    label_source: str = LabelSource.QUERY
     retry_failed: bool = False              # also retry permanent failures (http_404, bad_url, ...)
     cluster: str | None = None              # Dask scheduler address or local[N]: URL-list shards on its workers
     browser: BrowserConfig = field(default_factory=BrowserConfig)
     http: HttpPolicy = field(default_factory=HttpPolicy)
 
     def __post_init__(self) -> None:
+        label_source(self.label_source)  # an unknown one: one clear line, before anything is stored
         if self.engine is not None and self.engine not in KNOWN_ENGINES:
             raise CrawlerError(f"unknown engine {self.engine!r}; known: {', '.join(KNOWN_ENGINES)}")
         if self.per_class is not None and self.per_class < 1:
@@ -99,9 +100,8 @@ class CrawlSummary:
 def count_valid(catalog: Catalog, class_name: str, include_unjudged: bool = False) -> int:
     """Unique, valid, stored images of a class (any label source); with `include_unjudged`, also
     the self-training candidates of that class still waiting to be judged."""
-    statuses = "('stored', 'accepted', 'unlabelled')" if include_unjudged else "('stored', 'accepted')"
-    return int(catalog.scalar(
-        f"SELECT COUNT(*) FROM images WHERE class = ? AND status IN {statuses}", (class_name,)))
+    statuses = (*VALID_STATUSES, ImageStatus.UNLABELLED) if include_unjudged else VALID_STATUSES
+    return count_in_class(catalog, class_name, statuses)
 
 
 def query_plan(config: WorkspaceConfig, class_name: str, crawl: CrawlConfig) -> Iterator[tuple[str, str]]:
@@ -163,13 +163,11 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
     names = list(config.classes) if config.classes else ws_config.class_names
     for name in names:
         ws_config.class_spec(name)  # unknown class: clear error
-    with ws.catalog() as catalog, ExitStack() as stack:
+    params = {"engine": config.engine, "per_class": config.per_class, "urls_file": str(config.urls_file or "")}
+    with ws.catalog() as catalog, ExitStack() as stack, stage_run(catalog, "crawl", params) as stage:
         clean_temp(ws)
-        stage = catalog.insert("INSERT INTO stage_runs (stage, params, started_at) VALUES ('crawl', ?, ?)",
-                               (json.dumps({"engine": config.engine, "per_class": config.per_class,
-                                            "urls_file": str(config.urls_file or "")}), utc_now()))
         downloader = stack.enter_context(_downloader(ws, catalog, config))
-        unjudged = config.label_source == "candidate"
+        unjudged = config.label_source == LabelSource.CANDIDATE
         before = {n: count_valid(catalog, n, unjudged) for n in names}
         retried = requeue_failures(catalog, names, config.http, config.allow_thumbnails, config.retry_failed)
         if retried:
@@ -192,9 +190,8 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
                         count_valid(catalog, n, unjudged))
             for n in names)
         summary = CrawlSummary(results, tuple(engine_yield(catalog)), downloaded, cancel.is_set(), retried)
-        catalog.execute("UPDATE stage_runs SET ended_at = ?, counts = ? WHERE id = ?",
-                        (utc_now(), json.dumps({"downloaded": downloaded, "shortfall": summary.shortfall,
-                                                "cancelled": summary.cancelled, "retried": retried}), stage))
+        stage.finish({"downloaded": downloaded, "shortfall": summary.shortfall, "cancelled": summary.cancelled,
+                      "retried": retried})
     return summary
 
 
@@ -210,7 +207,7 @@ def _downloader(ws: Workspace, catalog: Catalog, config: CrawlConfig) -> Abstrac
 def _crawl_class(catalog: Catalog, downloader: Downloader, ws_config: WorkspaceConfig,
                  config: CrawlConfig, name: str, target: int, source: CandidateSource,
                  cancel: threading.Event, job_id: int | None) -> int:
-    unjudged = config.label_source == "candidate"
+    unjudged = config.label_source == LabelSource.CANDIDATE
     downloaded = _download_needed(catalog, downloader, name, target, cancel, unjudged)
     for engine, query in query_plan(ws_config, name, config):
         need = target - count_valid(catalog, name, unjudged)

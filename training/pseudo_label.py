@@ -26,6 +26,7 @@ import numpy as np
 
 from training.errors import TrainingError
 from workspace.catalog import Catalog
+from workspace.images import LabelSource, reject_labels, return_for_curation
 from workspace.layout import Workspace
 
 MODES = ("agree", "pool")
@@ -165,14 +166,10 @@ def apply_decisions(catalog: Catalog, decisions: Sequence[LabelDecision], round_
     """Accepted → label source `pseudo`, class = predicted, ready for train; others rejected.
     One transaction: a killed step leaves all of it or none."""
     with catalog.transaction() as conn:
-        for d in decisions:
-            if d.accepted:
-                conn.execute("UPDATE images SET class = ?, label_source = 'pseudo', status = 'stored', reason = NULL,"
-                             " confidence = ?, round = ?, split = NULL WHERE id = ?",
-                             (d.predicted, d.confidence, round_, d.image_id))
-            elif d.reason != "unreadable":
-                conn.execute("UPDATE images SET status = 'rejected', reason = ?, confidence = ?, round = ?"
-                             " WHERE id = ?", (d.reason, d.confidence, round_, d.image_id))
+        return_for_curation(conn, [(d.image_id, d.predicted, d.confidence, round_) for d in decisions if d.accepted],
+                            LabelSource.PSEUDO)
+        reject_labels(conn, [(d.image_id, d.reason, d.confidence, round_) for d in decisions
+                             if not d.accepted and d.reason != "unreadable"])
 
 
 def write_decisions(decisions: Sequence[LabelDecision], path: Path) -> None:
