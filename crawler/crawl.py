@@ -2,7 +2,7 @@
 
 For each class the plan is: its queries, then its expansions (synonyms, translations), then the
 queries with suffixes (" photo", ...), on the chosen engine, then on the other configured engines.
-Each step collects candidate URLs (browser), records them, downloads them in batches no larger
+Each step collects URL proposals (browser), queues them as candidate rows, downloads them in batches no larger
 than what is still needed, and re-counts. A class that runs out of steps ends with a shortfall.
 A URL list (`--urls`) skips the browser and downloads the list.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.browser import BrowserConfig
-from crawler.candidate import Candidate
+from crawler.proposal import UrlProposal
 from crawler.downloader import Downloader, DownloadSummary
 from crawler.errors import BrowserError, CrawlerError
 from crawler.http import HttpPolicy
@@ -34,8 +34,8 @@ from workspace.storage import clean_temp
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-# (engine name, query, base_url, limit) -> candidates in result order
-CandidateSource = Callable[[str, str, str | None, int], Iterable[Candidate]]
+# (engine name, query, base_url, limit) -> URL proposals in result order
+ProposalSource = Callable[[str, str, str | None, int], Iterable[UrlProposal]]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class CrawlConfig:
     url_class: str | None = None
     allow_thumbnails: bool = False
     workers: int = 8
-    oversample: float = 2.0                 # candidates collected per image still needed
+    oversample: float = 2.0                 # URLs proposed per image still needed
     max_per_query: int = 1000
     suffixes: tuple[str, ...] = (" photo", " picture", " image")
     label_source: str = LabelSource.QUERY
@@ -118,13 +118,13 @@ def query_plan(config: WorkspaceConfig, class_name: str, crawl: CrawlConfig) -> 
             yield engine, query
 
 
-def record_candidates(catalog: Catalog, class_name: str, candidates: Iterable[Candidate],
+def record_candidates(catalog: Catalog, class_name: str, proposals: Iterable[UrlProposal],
                       allow_thumbnails: bool, job_id: int | None = None) -> int:
-    """Insert new candidate rows (known (url, class) pairs are ignored); returns how many."""
+    """Queue proposals as new candidate rows (known (url, class) pairs are ignored); returns how many."""
     added = 0
     now = utc_now()
     with catalog.transaction() as conn:
-        for c in candidates:
+        for c in proposals:
             skip = c.is_thumbnail and not allow_thumbnails
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO candidates (url, class, thumbnail_url, page_url, title, engine,"
@@ -139,12 +139,12 @@ def record_candidates(catalog: Catalog, class_name: str, candidates: Iterable[Ca
 
 
 class BrowserSource:
-    """Collects candidates with one browser per job, opened when first needed, always quit."""
+    """Collects URL proposals with one browser per job, opened when first needed, always quit."""
 
     def __init__(self, config: BrowserConfig, stack: ExitStack) -> None:
         self.config, self.stack, self.driver = config, stack, None
 
-    def __call__(self, engine_name: str, query: str, base_url: str | None, limit: int) -> Iterable[Candidate]:
+    def __call__(self, engine_name: str, query: str, base_url: str | None, limit: int) -> Iterable[UrlProposal]:
         from crawler.browser import open_browser, search_candidates
         from crawler.engines import get_engine
 
@@ -155,7 +155,7 @@ class BrowserSource:
 
 
 def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = None,
-          cancel: threading.Event | None = None, source: CandidateSource | None = None,
+          cancel: threading.Event | None = None, source: ProposalSource | None = None,
           job_id: int | None = None) -> CrawlSummary:
     """Run a crawl (engines or a URL list) and return per-class and per-engine results."""
     cancel = cancel or threading.Event()
@@ -205,7 +205,7 @@ def _downloader(ws: Workspace, catalog: Catalog, config: CrawlConfig) -> Abstrac
 
 
 def _crawl_class(catalog: Catalog, downloader: Downloader, ws_config: WorkspaceConfig,
-                 config: CrawlConfig, name: str, target: int, source: CandidateSource,
+                 config: CrawlConfig, name: str, target: int, source: ProposalSource,
                  cancel: threading.Event, job_id: int | None) -> int:
     unjudged = config.label_source == LabelSource.CANDIDATE
     downloaded = _download_needed(catalog, downloader, name, target, cancel, unjudged)
@@ -248,14 +248,14 @@ def _download_needed(catalog: Catalog, downloader: Downloader, name: str, target
 def _crawl_url_list(catalog: Catalog, downloader: Downloader, config: CrawlConfig, names: list[str],
                     cancel: threading.Event, progress: Progress | None, job_id: int | None) -> int:
     assert config.urls_file is not None
-    by_class: dict[str, list[Candidate]] = {}
+    by_class: dict[str, list[UrlProposal]] = {}
     for url, class_name in read_url_list(config.urls_file, config.url_class):
         if class_name not in names:
             raise CrawlerError(f"{config.urls_file}: class {class_name!r} is not in this workspace "
                                f"({', '.join(names)})")
-        by_class.setdefault(class_name, []).append(Candidate(url=url, engine="urls"))
-    for class_name, candidates in by_class.items():
-        record_candidates(catalog, class_name, candidates, allow_thumbnails=True, job_id=job_id)
+        by_class.setdefault(class_name, []).append(UrlProposal(url=url, engine="urls"))
+    for class_name, proposals in by_class.items():
+        record_candidates(catalog, class_name, proposals, allow_thumbnails=True, job_id=job_id)
     if config.per_class:
         return sum(_download_needed(catalog, downloader, name, config.per_class, cancel) for name in by_class)
     rows = [r for r in downloader.pending() if r["class"] in by_class]
