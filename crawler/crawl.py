@@ -118,9 +118,10 @@ def query_plan(config: WorkspaceConfig, class_name: str, crawl: CrawlConfig) -> 
             yield engine, query
 
 
-def record_candidates(catalog: Catalog, class_name: str, proposals: Iterable[UrlProposal],
+def queue_proposals(catalog: Catalog, class_name: str, proposals: Iterable[UrlProposal],
                       allow_thumbnails: bool, job_id: int | None = None) -> int:
-    """Queue proposals as new candidate rows (known (url, class) pairs are ignored); returns how many."""
+    """Queue proposals for download as new rows of the `candidates` table (known (url, class) pairs are
+    ignored); returns how many."""
     added = 0
     now = utc_now()
     with catalog.transaction() as conn:
@@ -225,7 +226,7 @@ def _crawl_class(catalog: Catalog, downloader: Downloader, ws_config: WorkspaceC
         except CrawlerError as exc:
             log.warning("%s: %s; trying the next query/engine", engine, exc)
             continue
-        added = record_candidates(catalog, name, found, config.allow_thumbnails, job_id)
+        added = queue_proposals(catalog, name, found, config.allow_thumbnails, job_id)
         log.info("%s %r: %d results, %d new candidates for %s", engine, query, len(found), added, name)
         downloaded += _download_needed(catalog, downloader, name, target, cancel, unjudged)
     return downloaded
@@ -255,7 +256,7 @@ def _crawl_url_list(catalog: Catalog, downloader: Downloader, config: CrawlConfi
                                f"({', '.join(names)})")
         by_class.setdefault(class_name, []).append(UrlProposal(url=url, engine="urls"))
     for class_name, proposals in by_class.items():
-        record_candidates(catalog, class_name, proposals, allow_thumbnails=True, job_id=job_id)
+        queue_proposals(catalog, class_name, proposals, allow_thumbnails=True, job_id=job_id)
     if config.per_class:
         return sum(_download_needed(catalog, downloader, name, config.per_class, cancel) for name in by_class)
     rows = [r for r in downloader.pending() if r["class"] in by_class]

@@ -148,8 +148,9 @@ def accept_query_labels(ws: Workspace, caps: dict[str, int], k: int, truth: dict
 
     decisions = []
     with ws.catalog() as catalog:
-        rows = catalog.all("SELECT id, path, class, source FROM images WHERE status = 'unlabelled' AND"
-                           " label_source = 'candidate' AND class IS NOT NULL ORDER BY added_at, id")
+        rows = catalog.all("SELECT id, path, class, source FROM images WHERE status = ? AND"
+                           " label_source = ? AND class IS NOT NULL ORDER BY added_at, id",
+                           (ImageStatus.UNLABELLED, LabelSource.CANDIDATE))
     room = dict(caps)
     for r in rows:
         take = room.get(r["class"], 0) > 0
