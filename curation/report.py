@@ -20,6 +20,7 @@ from PIL import Image, ImageOps
 
 from workspace.catalog import Catalog, utc_now
 from workspace.dataset import curate_state
+from workspace.images import SPLITS
 from workspace.layout import Workspace
 from workspace.manifest import class_status, engine_yield
 from workspace.rounds import RoundDetails
@@ -158,7 +159,7 @@ def _balance(catalog: Catalog) -> str:
     head = "<tr><th>class</th><th>stored</th><th>accepted</th><th>train</th><th>val</th><th>test</th><th>duplicates</th><th>conflicts</th><th>rejected</th><th>label sources</th></tr>"
     body = "".join(
         f"<tr><td>{esc(s.name)}</td><td>{s.stored}</td><td>{s.accepted}</td>"
-        + "".join(f"<td>{s.splits.get(x, 0)}</td>" for x in ("train", "val", "test"))
+        + "".join(f"<td>{s.splits.get(x, 0)}</td>" for x in SPLITS)
         + f"<td>{s.duplicates}</td><td>{s.conflicts}</td><td>{s.rejected_total}</td>"
         f"<td>{esc(', '.join(f'{k} {v}' for k, v in sorted(s.label_sources.items())))}</td></tr>" for s in stats)
     return f"<h2 id=classes>Classes</h2><table>{head}{body}</table>{bar_chart([(s.name, s.accepted) for s in stats])}"
