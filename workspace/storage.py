@@ -18,7 +18,7 @@ from pathlib import Path
 
 from workspace.catalog import Catalog, utc_now
 from workspace.imagecheck import DEFAULT_MAX_PIXELS, ImageInfo, InvalidImage, inspect_image
-from workspace.images import ImageStatus, arrival_status
+from workspace.images import ImageStatus, arrival_status, label_source
 from workspace.layout import Workspace
 
 log = logging.getLogger(__name__)
@@ -32,13 +32,16 @@ class IngestMeta:
 
     source: str                    # download URL, or the original file path for imports
     class_name: str | None         # None for unlabelled pool images
-    label_source: str              # manual | query | pseudo | candidate | none
+    label_source: str              # a workspace.images.LabelSource value
     page_url: str | None = None
     query: str | None = None
     engine: str | None = None
     candidate_id: int | None = None
     round: int | None = None
     confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        label_source(self.label_source)  # an unknown one raises before anything is stored
 
 
 @dataclass(frozen=True)

@@ -212,3 +212,10 @@ def test_only_workspace_stage_runs_writes_stage_runs():
         if re.search(r"(INSERT\s+INTO|UPDATE)\s+stage_runs\b", path.read_text(encoding="utf-8", errors="replace"), re.I):
             writers.append(str(rel))
     assert writers == [], "record stage runs with workspace.stage_runs.stage_run()"
+
+
+def test_ingest_refuses_an_unknown_label_source():
+    from workspace.storage import IngestMeta
+
+    with pytest.raises(LifecycleError, match="unknown label source 'Query'"):
+        IngestMeta(source="https://example.test/a.jpg", class_name="cat", label_source="Query")
