@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import make_jpeg
 from training.errors import TrainingError
-from training.pseudo_label import Candidate, apply_decisions, decide_labels, pending_candidates, precision_of
+from training.pseudo_label import PoolImage, apply_decisions, decide_labels, pseudo_label_pool, precision_of
 from workspace.layout import init_workspace
 from workspace.storage import IngestMeta, ingest_file
 
@@ -21,7 +21,7 @@ def probs(*rows: tuple[float, float, float]) -> np.ndarray:
 
 
 def test_agree_mode_needs_the_query_class_and_the_threshold() -> None:
-    items = [Candidate("1", "p1", "a", "a"), Candidate("2", "p2", "a", "b"), Candidate("3", "p3", "b", "b")]
+    items = [PoolImage("1", "p1", "a", "a"), PoolImage("2", "p2", "a", "b"), PoolImage("3", "p3", "b", "b")]
     decisions = decide_labels(items, probs((0.95, 0.03, 0.02), (0.1, 0.85, 0.05), (0.3, 0.5, 0.2)),
                               CLASSES, "agree", 0.9)
     by_id = {d.image_id: d for d in decisions}
@@ -33,7 +33,7 @@ def test_agree_mode_needs_the_query_class_and_the_threshold() -> None:
 
 
 def test_pool_mode_uses_the_prediction_and_caps_keep_classes_balanced() -> None:
-    items = [Candidate(str(i), f"p{i}", None) for i in range(6)]
+    items = [PoolImage(str(i), f"p{i}", None) for i in range(6)]
     p = probs((0.99, 0, 0.01), (0.97, 0.02, 0.01), (0.93, 0.05, 0.02), (0.05, 0.94, 0.01), (0.1, 0.2, 0.7),
               (0.91, 0.09, 0))
     decisions = {d.image_id: d for d in decide_labels(items, p, CLASSES, "pool", 0.9, caps={"a": 2, "b": 5})}
@@ -58,7 +58,7 @@ def test_decisions_are_applied_to_a_real_catalog(tmp_path: Path) -> None:
         for i in range(3):
             path = make_jpeg(tmp_path / f"{i}.jpg", (30 * i, 90, 150), size=(64, 64), pattern=i)
             ids.append(ingest_file(ws, catalog, path, IngestMeta(str(path), "a", "candidate")).image_id)
-        pending = pending_candidates(catalog, "agree")
+        pending = pseudo_label_pool(catalog, "agree")
         assert {c.image_id for c in pending} == set(ids)
         decisions = decide_labels(pending, probs((0.95, 0.05, 0), (0.2, 0.8, 0), (0.6, 0.2, 0.2)), CLASSES,
                                   "agree", 0.9)
