@@ -1,0 +1,123 @@
+"""Analysis at ingest (issue 21): a crawl keeps the one decode's analysis and resized output,
+and curate adopts them instead of decoding the originals again."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from crawler.analysis_pool import POOL_FROM, AnalysisPool
+from crawler.crawl import CrawlConfig, crawl
+from crawler.http import HttpPolicy
+from curation.ingest_analysis import analysis_key
+from curation.pipeline import CurateConfig, curate
+from curation.resize import ResizeSpec
+from tests.support.fault_server import FaultServer
+from workspace.layout import Workspace, init_workspace
+
+LOCAL = HttpPolicy(connect_timeout=2, read_timeout=5, deadline=10, retries=1, allow_private=True)
+
+
+def noise_jpeg(seed: int, size: tuple[int, int] = (120, 90)) -> bytes:
+    """A distinct textured photo-like JPEG (no two are near duplicates)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (size[1] // 6, size[0] // 6, 3), dtype=np.uint8)
+    image = Image.fromarray(small, "RGB").resize(size, Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def crawl_urls(tmp_path: Path, server: FaultServer, paths: list[str]) -> Workspace:
+    ws = init_workspace(tmp_path / "ws", ["a"]).workspace
+    url_file = tmp_path / "urls.txt"
+    url_file.write_text("".join(server.url(p) + "\n" for p in paths))
+    summary = crawl(ws, CrawlConfig(urls_file=url_file, url_class="a", workers=4, http=LOCAL))
+    assert not summary.cancelled
+    return ws
+
+
+def break_originals(ws: Workspace) -> int:
+    """Overwrite every stored original with bytes no decoder takes: a curate that decodes one
+    rejects it (decode_error), one that adopts the ingest analysis does not notice."""
+    broken = 0
+    for path in (ws.root / "raw").rglob("*.*"):
+        path.write_bytes(b"\xff\xd8\xff" + b"\0" * 64)
+        broken += 1
+    return broken
+
+
+@pytest.mark.parametrize("count", [12, POOL_FROM + 6], ids=["in-thread", "process-pool"])
+def test_curate_after_crawl_decodes_no_original(tmp_path: Path, count: int) -> None:
+    files = {f"{i}.jpg": noise_jpeg(i) for i in range(count)}
+    with FaultServer(images=files) as server:
+        ws = crawl_urls(tmp_path, server, [f"/ok/{name}" for name in files])
+    config = CurateConfig(workers=2)  # size 224: the workspace's image_size, so outputs were cached
+    with ws.catalog() as catalog:
+        key = {r[0] for r in catalog.all("SELECT ingest_analysis FROM images WHERE status = 'stored'")}
+        assert key == {analysis_key(config.resize_spec)}
+        assert catalog.scalar("SELECT COUNT(*) FROM images WHERE thumb IS NULL OR dhash_flip IS NULL") == 0
+    assert break_originals(ws) == count
+    summary = curate(ws, config)
+    assert summary.analysed == count
+    with ws.catalog() as catalog:
+        reasons = {r[0]: r[1] for r in catalog.all("SELECT reason, COUNT(*) FROM images GROUP BY reason")}
+        assert catalog.scalar("SELECT COUNT(*) FROM images WHERE ingest_analysis IS NOT NULL") == 0
+        accepted = catalog.scalar("SELECT COUNT(*) FROM images WHERE status = 'accepted'")
+    assert set(reasons) == {None}, reasons
+    assert accepted == count and summary.written == count
+    written = list((ws.root / "curated").rglob("*.jpg"))
+    assert len(written) == count
+    assert all(Image.open(p).size == (224, 224) for p in written)
+
+
+def test_analysis_made_under_other_settings_is_redone_by_curate(tmp_path: Path) -> None:
+    files = {f"{i}.jpg": noise_jpeg(i, (700, 520)) for i in range(4)}
+    with FaultServer(images=files) as server:
+        ws = crawl_urls(tmp_path, server, [f"/ok/{name}" for name in files])
+    config = CurateConfig(size=512, workers=1)  # drafts to 512, not 256: a different analysis
+    assert analysis_key(config.resize_spec) != analysis_key(ResizeSpec(224))
+    break_originals(ws)
+    summary = curate(ws, config)
+    assert summary.analysed == 4
+    with ws.catalog() as catalog:
+        assert catalog.scalar("SELECT COUNT(*) FROM images WHERE reason = 'decode_error'") == 4
+
+
+def test_curate_still_applies_its_limits_and_flags_to_ingest_analyses(tmp_path: Path) -> None:
+    flat = Image.new("RGB", (120, 90), (90, 90, 90))
+    buffer = io.BytesIO()
+    flat.save(buffer, "JPEG")
+    files = {"ok.jpg": noise_jpeg(1), "tiny.jpg": noise_jpeg(2, (24, 24)), "strip.jpg": noise_jpeg(3, (700, 60)),
+             "flat.jpg": buffer.getvalue()}
+    with FaultServer(images=files) as server:
+        ws = crawl_urls(tmp_path, server, [f"/ok/{name}" for name in files])
+    with ws.catalog() as catalog:  # ingest refuses only what does not decode
+        assert catalog.scalar("SELECT COUNT(*) FROM images WHERE status = 'stored'") == 4
+    curate(ws, CurateConfig(workers=1))
+    with ws.catalog() as catalog:
+        reasons = {r["source"].rsplit("/", 1)[1]: (r["status"], r["reason"])
+                   for r in catalog.all("SELECT source, status, reason FROM images")}
+    assert reasons == {"ok.jpg": ("accepted", None), "tiny.jpg": ("rejected", "too_small"),
+                       "strip.jpg": ("rejected", "odd_aspect"), "flat.jpg": ("rejected", "low_information")}
+
+
+def test_a_dead_analysis_worker_costs_no_other_image(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(noise_jpeg(5))
+    pool = AnalysisPool(workers=1)
+    try:
+        assert pool.check(photo, "x", None, 150_000_000, None).info is not None
+        for pid in list(pool._pool._processes):  # a decoder crash, as the pool sees it
+            os.kill(pid, signal.SIGKILL)
+        checked = pool.check(photo, "x", None, 150_000_000, None)
+        assert checked.info is not None and checked.analysis is not None
+        assert pool.check(photo, "x", None, 150_000_000, None).reason is None  # the pool was replaced
+    finally:
+        pool.close()
