@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curation.resize import ResizeSpec, cached_output, decode_side
+from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec, cached_output, decode_side
 from curation.validate import ValidationLimits
 from curation.workers import ANALYSIS_SIDE, Analysis, analyse
 from workspace.catalog import Catalog
@@ -84,21 +84,21 @@ def _checked_alone(path: Path, max_pixels: int) -> Checked:
 
 
 def workspace_resize_spec(ws: Workspace) -> ResizeSpec | None:
-    """The output a plain `curate` of this workspace makes (harvest.json, no flags), or None
-    when its settings do not build."""
-    from curation.pipeline import CurateConfig
-    from workspace.config import build_stage_config
-
+    """The output a plain `curate` of this workspace makes (its image_size and harvest.json's
+    curate section, ResizeSpec's defaults being CurateConfig's), or None when those settings are
+    not valid (curate refuses them; nothing is cached). Read without importing the pipeline: a
+    crawl does not pay for loading curate's dedupe code."""
     try:
         ws_config = ws.config()
-        defaults = {"size": ws_config.image_size, "split": ws_config.split, "seed": ws_config.seed,
-                    "max_pixels": ws_config.max_pixels}
-        config = build_stage_config(CurateConfig, ws_config.section("curate"), {}, section="curate",
-                                    defaults=defaults)
-    except HarvestError as exc:
-        log.info("curate settings unknown (%s): no resized output cached at ingest", exc)
+    except HarvestError:
         return None
-    return config.resize_spec
+    section = ws_config.section("curate")
+    fields = {"size": "size", "resize_mode": "mode", "format": "format", "quality": "quality"}
+    values = {field: section[key] for key, field in fields.items() if key in section}
+    spec = ResizeSpec(**{"size": ws_config.image_size, **values})
+    valid = (isinstance(spec.size, int) and 16 <= spec.size <= 4096 and spec.mode in RESIZE_MODES
+             and spec.format in FORMATS and isinstance(spec.quality, int) and 1 <= spec.quality <= 100)
+    return spec if valid else None
 
 
 def cache_path(ws: Workspace, image_id: str, spec: ResizeSpec) -> Path:

@@ -15,7 +15,7 @@ from PIL import Image
 from crawler.analysis_pool import POOL_FROM, AnalysisPool
 from crawler.crawl import CrawlConfig, crawl
 from crawler.http import HttpPolicy
-from curation.ingest_analysis import analysis_key
+from curation.ingest_analysis import analysis_key, workspace_resize_spec
 from curation.pipeline import CurateConfig, curate
 from curation.resize import ResizeSpec
 from tests.support.fault_server import FaultServer
@@ -121,3 +121,22 @@ def test_a_dead_analysis_worker_costs_no_other_image(tmp_path: Path) -> None:
         assert pool.check(photo, "x", None, 150_000_000, None).reason is None  # the pool was replaced
     finally:
         pool.close()
+
+
+def test_the_output_cached_at_ingest_is_the_one_a_plain_curate_makes(tmp_path: Path) -> None:
+    import json
+
+    from workspace.config import build_stage_config
+
+    ws = init_workspace(tmp_path / "ws", ["a"], image_size=192).workspace
+    settings = json.loads(ws.config_path.read_text())
+    settings["curate"] = {"resize_mode": "pad", "quality": 80, "format": "webp"}
+    ws.config_path.write_text(json.dumps(settings))
+    ws_config = ws.config()
+    curate_config = build_stage_config(CurateConfig, ws_config.section("curate"), {}, section="curate", defaults={
+        "size": ws_config.image_size, "split": ws_config.split, "seed": ws_config.seed,
+        "max_pixels": ws_config.max_pixels})  # as `harvest curate DIR` builds it
+    assert workspace_resize_spec(ws) == curate_config.resize_spec == ResizeSpec(192, "pad", "webp", 80)
+    settings["curate"] = {"resize_mode": "sideways"}
+    ws.config_path.write_text(json.dumps(settings))
+    assert workspace_resize_spec(ws) is None
