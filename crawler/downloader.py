@@ -15,6 +15,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import requests
@@ -85,8 +86,13 @@ class Downloader:
         self.limiter = HostLimiter(policy.per_host)
         self._policy_record = policy_record(policy)
         self.resize_spec = workspace_resize_spec(ws)   # the output a plain curate makes: cached at ingest
-        self.analysis_key = analysis_key(self.resize_spec)
         self.analysis: AnalysisPool | None = None      # processes, for batches worth starting them for
+
+    @cached_property
+    def analysis_key(self) -> str:
+        """Computed at the first stored analysis: it loads the analysis code, which a crawl whose
+        checks all run in the pool never needs in this process."""
+        return analysis_key(self.resize_spec)
 
     def close(self) -> None:
         self.session.close()

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 
 from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec, cached_output, decode_side
 from curation.validate import ValidationLimits
-from curation.workers import ANALYSIS_SIDE, Analysis, analyse
 from workspace.catalog import Catalog
 from workspace.errors import HarvestError
 from workspace.imagecheck import ImageInfo, InvalidImage, inspect_header, inspect_image
 from workspace.layout import Workspace
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # curation.workers loads scipy: the crawl process imports it only to analyse in-thread
     from curation.pipeline import CurateConfig
+    from curation.workers import Analysis
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class Checked:
 
 def analysis_key(spec: ResizeSpec | None) -> str:
     """The settings an analysis depends on: the analysis version and the draft side decoded to."""
+    from curation.workers import ANALYSIS_SIDE
+
     return f"v{ANALYSIS_VERSION}-draft{max(ANALYSIS_SIDE, decode_side(spec) if spec else 0)}"
 
 
@@ -64,6 +66,8 @@ def check_download(path: str, image_id: str, cache: str | None, max_pixels: int,
         header = inspect_header(Path(path), max_pixels)
     except InvalidImage as exc:
         return Checked(None, exc.reason)
+    from curation.workers import analyse
+
     job = "\0".join([image_id, path, *([cache] if cache and spec else [])])
     try:
         result = analyse(job, ingest_limits(max_pixels), spec if cache else None)
