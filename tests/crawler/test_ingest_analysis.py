@@ -6,9 +6,14 @@ from __future__ import annotations
 import io
 import os
 import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from PIL import Image
 
@@ -18,6 +23,7 @@ from crawler.http import HttpPolicy
 from curation.ingest_analysis import analysis_key, workspace_resize_spec
 from curation.pipeline import CurateConfig, curate
 from curation.resize import ResizeSpec
+from tests.conftest import REPO
 from tests.support.fault_server import FaultServer
 from workspace.layout import Workspace, init_workspace
 
@@ -140,3 +146,37 @@ def test_the_output_cached_at_ingest_is_the_one_a_plain_curate_makes(tmp_path: P
     settings["curate"] = {"resize_mode": "sideways"}
     ws.config_path.write_text(json.dumps(settings))
     assert workspace_resize_spec(ws) is None
+
+
+@pytest.mark.slow
+def test_killed_crawl_takes_its_analysis_workers_along_and_resumes_every_fate(tmp_path: Path) -> None:
+    count = POOL_FROM + 16
+    files = {f"{i}.jpg": noise_jpeg(i) for i in range(count)}
+    with FaultServer(images=files) as server:
+        url_file = tmp_path / "urls.txt"
+        url_file.write_text("".join(server.url(f"/slow/{name}?ms=120") + "\n" for name in files))
+        ws = init_workspace(tmp_path / "ws", ["a"]).workspace
+        argv = [sys.executable, str(REPO / "cli.py"), "crawl", str(ws.root), "--urls", str(url_file), "--class", "a",
+                "--allow-private", "--workers", "4"]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        parent, workers, deadline = psutil.Process(proc.pid), [], time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            workers = [c for c in parent.children(recursive=True) if "multiprocessing" in " ".join(c.cmdline())]
+            with sqlite3.connect(ws.catalog_path, timeout=30) as conn:
+                if workers and conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] >= 8:
+                    break
+            time.sleep(0.05)
+        assert workers and proc.poll() is None, "the crawl never analysed in its pool, or finished too soon"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, f"analysis workers outlived the killed crawl: {[p.pid for p in alive]}"
+        with sqlite3.connect(ws.catalog_path, timeout=30) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM candidates WHERE status = 'pending'").fetchone()[0] > 0
+        resumed = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+        assert resumed.returncode == 0, resumed.stderr
+    with sqlite3.connect(ws.catalog_path) as conn:
+        fates = dict(conn.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status").fetchall())
+        analysed = conn.execute("SELECT COUNT(*) FROM images WHERE ingest_analysis IS NOT NULL").fetchone()[0]
+    assert fates == {"stored": count}, fates
+    assert analysed == count
