@@ -153,12 +153,12 @@ class Downloader:
             result = fetch_to_file(self.session, row["url"], tmp, self.policy, self.limiter)
             if not result.ok:
                 return Fate(row, outcome=self.fetch_failed(row, result.reason))
-            return self._checked(row, tmp)
+            return self._checked(row, tmp, result.sha256 or sha256_file(tmp))
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _checked(self, row: dict, tmp: Path) -> Fate:
-        sha, size = sha256_file(tmp), tmp.stat().st_size
+    def _checked(self, row: dict, tmp: Path, sha: str) -> Fate:
+        size = tmp.stat().st_size
         spec = None if row.get("is_thumbnail") else self.resize_spec  # a thumbnail's flags are set here
         cache = cache_path(self.ws, sha[:16], spec) if spec else None
         if self.analysis is not None:

@@ -3,6 +3,7 @@ and curate adopts them instead of decoding the originals again."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import signal
@@ -69,6 +70,8 @@ def test_curate_after_crawl_decodes_no_original(tmp_path: Path, count: int) -> N
         key = {r[0] for r in catalog.all("SELECT ingest_analysis FROM images WHERE status = 'stored'")}
         assert key == {analysis_key(config.resize_spec)}
         assert catalog.scalar("SELECT COUNT(*) FROM images WHERE thumb IS NULL OR dhash_flip IS NULL") == 0
+        stored = {r[0] for r in catalog.all("SELECT sha256 FROM images")}  # hashed as the bytes streamed in
+    assert stored == {hashlib.sha256(data).hexdigest() for data in files.values()}
     assert break_originals(ws) == count
     summary = curate(ws, config)
     assert summary.analysed == count
