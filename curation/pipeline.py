@@ -214,7 +214,7 @@ def current_split(row) -> str | None:
 
 def _dedupe_items(catalog: Catalog) -> list[DedupeItem]:
     rows = catalog.all(
-        "SELECT * FROM images WHERE dhash_flip IS NOT NULL"
+        "SELECT * FROM images WHERE dhash_flip IS NOT NULL AND ingest_analysis IS NULL"  # not adopted yet: next run
         " AND (status IN ('stored', 'accepted', 'duplicate', 'conflict', 'unlabelled')"
         "      OR (status = 'rejected' AND reason LIKE 'similar_to_%'))")
     return [DedupeItem(
