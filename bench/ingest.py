@@ -91,7 +91,7 @@ def run_harvest(urls: list[str], work: Path) -> dict:
     ws = work / "harvest_ws"
     url_file = work / "urls.csv"
     url_file.write_text("url,class\n" + "".join(f"{u},photos\n" for u in urls))
-    common.run_cli("init", str(ws), "--classes", "photos", "--target", str(len(urls)))
+    common.run_cli("init", str(ws), "--classes", "photos", "--target", str(len(urls)), "--image-size", str(SIZE))
     t_crawl = common.run_cli("crawl", str(ws), "--urls", str(url_file), "--allow-private",
                              "--workers", str(WORKERS))
     t_curate = common.run_cli("curate", str(ws), "--size", str(SIZE), "--resize-mode", "center-crop",

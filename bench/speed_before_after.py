@@ -67,7 +67,8 @@ def run_script(repo: Path, code: str, args: list[str]) -> dict:
 def run_ingest(repo: Path, urls: list[str], work: Path) -> dict:
     ws, url_file = work / "ws", work / "urls.csv"
     url_file.write_text("url,class\n" + "".join(f"{u},photos\n" for u in urls))
-    common.run_cli("init", str(ws), "--classes", "photos", "--target", str(len(urls)), repo=repo)
+    common.run_cli("init", str(ws), "--classes", "photos", "--target", str(len(urls)), "--image-size", str(SIZE),
+                   repo=repo)
     crawl = common.run_cli("crawl", str(ws), "--urls", str(url_file), "--allow-private", "--workers", str(WORKERS),
                            repo=repo)
     curate = common.run_cli("curate", str(ws), "--size", str(SIZE), "--resize-mode", "center-crop", "--workers",

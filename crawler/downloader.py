@@ -8,24 +8,32 @@ when complete, and a URL already recorded as an image is never fetched again.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
 
 import requests
 
-from crawler.http import FetchResult, HostLimiter, HttpPolicy, fetch_to_file, make_session
+from crawler.analysis_pool import POOL_FROM, AnalysisPool
+from crawler.http import HostLimiter, HttpPolicy, fetch_to_file, make_session
 from crawler.requeue import policy_record
+from curation.ingest_analysis import Checked, analysis_key, cache_path, check_download, store_analysis, workspace_resize_spec
 from workspace.catalog import Catalog, utc_now
 from workspace.layout import Workspace
-from workspace.storage import IngestMeta, IngestResult, ingest_file, temp_path
+from workspace.storage import IngestMeta, IngestResult, place_blob, record_in, sha256_file, temp_path
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 SKIP_REASONS = frozenset({"robots_noai", "private_address", "blocked_address", "bad_url"})
+BATCH = 64              # fates per catalog transaction ...
+FLUSH_SECONDS = 0.5     # ... or fewer, when this long has passed since the last
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,19 @@ class Downloader:
         self.session: requests.Session = make_session(policy, pool_size=max(16, self.workers))
         self.limiter = HostLimiter(policy.per_host)
         self._policy_record = policy_record(policy)
+        self.resize_spec = workspace_resize_spec(ws)   # the output a plain curate makes: cached at ingest
+        self.analysis: AnalysisPool | None = None      # processes, for batches worth starting them for
+
+    @cached_property
+    def analysis_key(self) -> str:
+        """Computed at the first stored analysis: it loads the analysis code, which a crawl whose
+        checks all run in the pool never needs in this process."""
+        return analysis_key(self.resize_spec)
 
     def close(self) -> None:
         self.session.close()
+        if self.analysis is not None:
+            self.analysis.close()
 
     def __enter__(self) -> Downloader:
         return self
@@ -101,42 +119,74 @@ class Downloader:
 
     def download(self, rows: list[dict], cancel: threading.Event | None = None,
                  progress: Progress | None = None) -> DownloadSummary:
-        """Download `rows` (candidate rows) concurrently; returns counts by outcome."""
+        """Download `rows` (candidate rows) concurrently; returns counts by outcome. Fates are
+        written by this thread alone, a batch per transaction (`FateWriter`)."""
         tally = Tally(len(rows), progress)
-        todo = list(rows)
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="download") as pool:
-            running: set[Future[Outcome]] = set()
+        todo = deque(rows)
+        if len(rows) >= POOL_FROM and self.analysis is None:
+            self.analysis = AnalysisPool()
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="download") as pool, \
+                FateWriter(self, tally) as writer:
+            running: set[Future[Fate]] = set()
             while todo or running:
                 while todo and len(running) < self.workers * 2 and not (cancel and cancel.is_set()):
-                    running.add(pool.submit(self.download_one, todo.pop(0)))
+                    running.add(pool.submit(self.fetch_one, todo.popleft()))
                 if not running:
                     break
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    tally.add(future.result())
+                finished, running = wait(running, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
+                writer.add([future.result() for future in finished])
         return tally.summary(cancelled=bool(cancel and cancel.is_set() and todo))
 
     def download_one(self, row: dict) -> Outcome:
-        """Fetch one candidate and record its fate; a URL already stored is not fetched again."""
-        known = self.already_stored(row)
-        if known is not None:
-            return known
-        self.catalog.execute("UPDATE candidates SET attempts = attempts + 1, updated_at = ? WHERE id = ?",
-                             (utc_now(), row["id"]))
+        """Fetch one candidate and record its fate at once; a URL already stored is not fetched again."""
+        fate = self.fetch_one(row)
+        with self.catalog.transaction() as conn:
+            return self.record_fate(conn, fate)
+
+    def fetch_one(self, row: dict) -> Fate:
+        """Fetch, hash, check (and analyse) one candidate, and place its file in raw/: all but
+        the catalog write, which `record_fate` makes."""
+        if self.catalog.one("SELECT 1 FROM images WHERE source = ? LIMIT 1", (row["url"],)) is not None:
+            return Fate(row, same_url=True)
         tmp = temp_path(self.ws)
         try:
             result = fetch_to_file(self.session, row["url"], tmp, self.policy, self.limiter)
-            outcome = self._ingest(row, tmp, result)
+            if not result.ok:
+                return Fate(row, outcome=self.fetch_failed(row, result.reason))
+            return self._checked(row, tmp, result.sha256 or sha256_file(tmp))
         finally:
             tmp.unlink(missing_ok=True)
-        return self._finish(row, outcome)
 
-    def _ingest(self, row: dict, tmp, result: FetchResult) -> Outcome:
-        if not result.ok:
-            return self.fetch_failed(row, result.reason)
-        ingested = ingest_file(self.ws, self.catalog, tmp, self.ingest_meta(row), move=True,
-                               max_pixels=self.policy.max_pixels)
-        return self.ingested(row, ingested)
+    def _checked(self, row: dict, tmp: Path, sha: str) -> Fate:
+        size = tmp.stat().st_size
+        spec = None if row.get("is_thumbnail") else self.resize_spec  # a thumbnail's flags are set here
+        cache = cache_path(self.ws, sha[:16], spec) if spec else None
+        if self.analysis is not None:
+            checked = self.analysis.check(tmp, sha[:16], cache, self.policy.max_pixels, spec)
+        else:
+            checked = check_download(str(tmp), sha[:16], str(cache) if cache else None, self.policy.max_pixels, spec)
+        if row.get("is_thumbnail"):
+            checked = replace(checked, analysis=None)
+        rel = place_blob(self.ws, tmp, sha, checked.info.ext) if checked.info is not None else None
+        return Fate(row, sha=sha, size=size, rel=rel, checked=checked)
+
+    def record_fate(self, conn: sqlite3.Connection, fate: Fate) -> Outcome:
+        """Write one fate inside the writer's transaction: its image row (and stored analysis)
+        and the candidate's final status, together."""
+        row = fate.row
+        if fate.same_url:
+            known = conn.execute("SELECT id FROM images WHERE source = ? ORDER BY added_at LIMIT 1",
+                                 (row["url"],)).fetchone()
+            return self._write_fate(conn, Outcome(row["id"], "duplicate", "same_url", known["id"] if known else None))
+        conn.execute("UPDATE candidates SET attempts = attempts + 1 WHERE id = ?", (row["id"],))
+        if fate.outcome is not None:
+            return self._write_fate(conn, fate.outcome)
+        assert fate.checked is not None and fate.sha is not None
+        checked = fate.checked
+        ingested = record_in(conn, fate.sha, fate.size, fate.rel, checked.info, checked.reason, self.ingest_meta(row))
+        if ingested.new and ingested.status != "rejected" and checked.analysis is not None:
+            store_analysis(conn, ingested.image_id, checked.analysis, self.analysis_key)
+        return self._write_fate(conn, self._outcome(conn, row, ingested))
 
     @staticmethod
     def fetch_failed(row: dict, reason: str | None) -> Outcome:
@@ -150,12 +200,17 @@ class Downloader:
 
     def ingested(self, row: dict, ingested: IngestResult) -> Outcome:
         """The candidate's outcome once its file is recorded (here, or by a cluster worker)."""
+        with self.catalog.transaction() as conn:
+            return self._outcome(conn, row, ingested)
+
+    @staticmethod
+    def _outcome(conn: sqlite3.Connection, row: dict, ingested: IngestResult) -> Outcome:
         if ingested.status == "rejected":
             return Outcome(row["id"], "failed", ingested.reason, ingested.image_id)
         if ingested.status == "duplicate" or not ingested.new:
             return Outcome(row["id"], "duplicate", ingested.reason or "exact_duplicate", ingested.image_id)
         if row.get("is_thumbnail"):
-            self.catalog.execute("UPDATE images SET flags = 'thumbnail' WHERE id = ?", (ingested.image_id,))
+            conn.execute("UPDATE images SET flags = 'thumbnail' WHERE id = ?", (ingested.image_id,))
         return Outcome(row["id"], "stored", None, ingested.image_id)
 
     def already_stored(self, row: dict) -> Outcome | None:
@@ -167,13 +222,64 @@ class Downloader:
         return self._finish(row, Outcome(row["id"], "duplicate", "same_url", known["id"]))
 
     def _finish(self, row: dict, outcome: Outcome) -> Outcome:
-        """Record the fate; a failure keeps the settings it happened under (see crawler/requeue.py)."""
+        """Record the fate in a transaction of its own."""
+        with self.catalog.transaction() as conn:
+            return self._write_fate(conn, outcome)
+
+    def _write_fate(self, conn: sqlite3.Connection, outcome: Outcome) -> Outcome:
+        """The candidate's final status; a failure keeps the settings it happened under (see
+        crawler/requeue.py)."""
         policy = self._policy_record if outcome.status in ("failed", "skipped") else None
-        self.catalog.execute(
+        conn.execute(
             "UPDATE candidates SET status = ?, reason = ?, image_id = ?, policy = ?, updated_at = ? WHERE id = ?",
             (outcome.status, outcome.reason, outcome.image_id, policy, utc_now(), outcome.candidate_id),
         )
         return outcome
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What a download thread found for one candidate, waiting for `FateWriter` to record it."""
+
+    row: dict
+    same_url: bool = False            # the URL is already an image: not fetched
+    outcome: Outcome | None = None    # decided before any file was kept (the fetch failed)
+    sha: str | None = None
+    size: int = 0
+    rel: str | None = None            # where the file was placed in raw/, when it is an image
+    checked: Checked | None = None
+
+
+class FateWriter:
+    """Records fates a batch per transaction: every BATCH fates or FLUSH_SECONDS, and on exit.
+    A candidate is `pending` until its batch commits, so a killed crawl loses no fate: what was
+    not committed is downloaded again by the next run (its file, already in raw/, is reused)."""
+
+    def __init__(self, downloader: Downloader, tally: Tally) -> None:
+        self.downloader, self.tally = downloader, tally
+        self.waiting: list[Fate] = []
+        self.last = time.monotonic()
+
+    def __enter__(self) -> FateWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+    def add(self, fates: list[Fate]) -> None:
+        self.waiting.extend(fates)
+        if len(self.waiting) >= BATCH or time.monotonic() - self.last >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last = time.monotonic()
+        if not self.waiting:
+            return
+        fates, self.waiting = self.waiting, []
+        with self.downloader.catalog.transaction() as conn:
+            outcomes = [self.downloader.record_fate(conn, fate) for fate in fates]
+        for outcome in outcomes:
+            self.tally.add(outcome)
 
 
 def download_pending(ws: Workspace, catalog: Catalog, *, policy: HttpPolicy, workers: int = 8,

@@ -9,6 +9,7 @@ URL or a header.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import logging
 import threading
 import time
@@ -69,6 +70,7 @@ class FetchResult:
     final_url: str
     bytes: int
     content_type: str | None = None
+    sha256: str | None = None   # of the bytes written, hashed as they streamed in (no second read)
 
 
 class _Failure(Exception):
@@ -183,6 +185,7 @@ def _read_body(response: requests.Response, url: str, dest: Path, policy: HttpPo
         return FetchResult(False, "too_large", status, url, 0, response.headers.get("Content-Type"))
     size = 0
     head = b""
+    digest = hashlib.sha256()
     try:
         with open(dest, "wb") as out:
             for chunk in _chunks(response):
@@ -196,6 +199,7 @@ def _read_body(response: requests.Response, url: str, dest: Path, policy: HttpPo
                     if len(head) >= 16 and sniff_format(head) is None and _looks_textual(head):
                         raise _Failure("not_an_image")
                 out.write(chunk)
+                digest.update(chunk)
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
         timed_out = isinstance(exc, (urllib3.exceptions.ReadTimeoutError, requests.exceptions.Timeout))
         raise _Failure("timeout" if timed_out else "connection_error", retryable=True) from None
@@ -205,7 +209,7 @@ def _read_body(response: requests.Response, url: str, dest: Path, policy: HttpPo
         raise _Failure("truncated", retryable=True)
     if size == 0:
         raise _Failure("empty_file")
-    return FetchResult(True, None, status, url, size, response.headers.get("Content-Type"))
+    return FetchResult(True, None, status, url, size, response.headers.get("Content-Type"), digest.hexdigest())
 
 
 def _chunks(response: requests.Response) -> Iterator[bytes]:

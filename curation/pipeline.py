@@ -26,6 +26,7 @@ from curation.dedupe import DedupeItem, Judgement, UnionFind, judge
 from curation.errors import CurationError
 from curation.executor import ExecutorFactory, map_batches, open_executors
 from curation.hashing import ImageHashes, split_crop_hashes
+from curation.ingest_analysis import adopt_ingest_analysis
 from curation.pairs import PairSearch, similar_links
 from curation.publish import begin_build, link_or_copy, published_files, swap_in
 from curation.quality import ALL_FLAGS
@@ -122,7 +123,7 @@ def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None
         previous = last_params(catalog, "curate", finished=True)
         before = image_states(catalog)
         inactive = sync_active_classes(catalog, ws_config.class_names)
-        analysed = _analyse_new(ws, catalog, config, executors, progress)
+        analysed = adopt_ingest_analysis(catalog, config) + _analyse_new(ws, catalog, config, executors, progress)
         items = _dedupe_items(catalog)
         calibration = calibrate(items, config.threshold, seed=config.seed)
         search = executors.pair_search(2 * len(items))
@@ -207,7 +208,7 @@ def current_split(row) -> str | None:
 
 def _dedupe_items(catalog: Catalog) -> list[DedupeItem]:
     rows = catalog.all(
-        "SELECT * FROM images WHERE dhash_flip IS NOT NULL"
+        "SELECT * FROM images WHERE dhash_flip IS NOT NULL AND ingest_analysis IS NULL"  # not adopted yet: next run
         " AND (status IN ('stored', 'accepted', 'duplicate', 'conflict', 'unlabelled')"
         "      OR (status = 'rejected' AND reason LIKE 'similar_to_%'))")
     return [DedupeItem(

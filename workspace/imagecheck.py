@@ -86,6 +86,26 @@ def describe_non_image(head: bytes) -> str:
 
 def inspect_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Sniff and decode one file (JPEG at reduced scale); raises InvalidImage with a catalog reason."""
+    return _decode(path, sniff_file(path), max_pixels)
+
+
+def inspect_header(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Sniff and read the header only (format, size, frames, the pixel limit), no pixels: the
+    cheap half of `inspect_image`, for a caller that decodes the file itself (ingest's analysis)."""
+    fmt = sniff_file(path)
+    use_pixel_limit(max_pixels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as image:
+                width, height, frames = _header(image, max_pixels)
+        except PILLOW_FAILURES as exc:
+            raise InvalidImage(*failure_reason(exc)) from None
+    return ImageInfo(format=fmt, width=width, height=height, frames=frames)
+
+
+def sniff_file(path: Path) -> str:
+    """The decodable format of a file by its magic bytes; raises InvalidImage otherwise."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(64)
@@ -96,7 +116,7 @@ def inspect_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo
         raise InvalidImage(describe_non_image(head))
     if fmt not in DECODABLE:
         raise InvalidImage("unsupported_format", f"{fmt} needs a decoder plugin")
-    return _decode(path, fmt, max_pixels)
+    return fmt
 
 
 # What Pillow raises on hostile or broken files while opening or decoding them.
@@ -127,12 +147,7 @@ def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(path) as image:
-                width, height = image.size
-                if width < 1 or height < 1:
-                    raise InvalidImage("decode_error", f"size {width}x{height}")
-                if width * height > max_pixels:
-                    raise InvalidImage("decompression_bomb", f"{width}x{height} pixels")
-                frames = int(getattr(image, "n_frames", 1) or 1)
+                width, height, frames = _header(image, max_pixels)
                 if fmt == "jpeg":
                     image.draft("RGB", (CHECK_SIDE, CHECK_SIDE))
                 image.load()
@@ -140,6 +155,16 @@ def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
         except PILLOW_FAILURES as exc:
             raise InvalidImage(*failure_reason(exc)) from None
     return ImageInfo(format=fmt, width=width, height=height, frames=frames, phash=phash)
+
+
+def _header(image: Image.Image, max_pixels: int) -> tuple[int, int, int]:
+    """Width, height and frame count of an opened image; refuses empty sizes and bombs."""
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise InvalidImage("decode_error", f"size {width}x{height}")
+    if width * height > max_pixels:
+        raise InvalidImage("decompression_bomb", f"{width}x{height} pixels")
+    return width, height, int(getattr(image, "n_frames", 1) or 1)
 
 
 def perceptual_hash(image: Image.Image) -> str | None:

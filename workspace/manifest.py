@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from workspace.catalog import Catalog
 from workspace.errors import WorkspaceError
 from workspace.layout import Workspace
+
+if TYPE_CHECKING:  # pandas costs every CLI command ~0.5 s to import: loaded by the manifest alone
+    import pandas as pd
 
 MANIFEST_COLUMNS = (
     "id", "path", "class", "status", "reason", "split", "label_source", "confidence", "round",
@@ -21,6 +23,8 @@ MANIFEST_COLUMNS = (
 
 def manifest_frame(catalog: Catalog) -> pd.DataFrame:
     """One row per image row in the catalog, in the documented column spelling."""
+    import pandas as pd
+
     columns = ", ".join(f'"{c}"' for c in MANIFEST_COLUMNS)
     rows = catalog.all(f"SELECT {columns} FROM images ORDER BY added_at, id")
     frame = pd.DataFrame([tuple(r) for r in rows], columns=list(MANIFEST_COLUMNS))

@@ -203,6 +203,12 @@ ALTER TABLE runs ADD COLUMN dataset_version TEXT;              -- the version a 
 ALTER TABLE classes ADD COLUMN active INTEGER NOT NULL DEFAULT 1; -- 0: removed from harvest.json, rows kept
 """
 
+INGEST_ANALYSIS = """
+-- Curate's analysis (hashes, flags, thumb) made at ingest from the check's own decode: the key
+-- of the analysis settings it was made with, until a curate adopts it (then NULL) (issue 21).
+ALTER TABLE images ADD COLUMN ingest_analysis TEXT;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(3, "indexes for resumable crawls", CRAWL_INDEXES),
@@ -210,4 +216,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "embedding caches", FEATURE_SETS),
     Migration(6, "settings a candidate failed under", FAILURE_POLICY),
     Migration(7, "dataset versions, runs tied to them, inactive classes", DATASET_VERSIONS),
+    Migration(9, "analysis made at ingest", INGEST_ANALYSIS),
 )

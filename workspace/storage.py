@@ -161,25 +161,34 @@ def _record(
     reason: str | None, meta: IngestMeta,
 ) -> IngestResult:
     with catalog.transaction() as conn:
-        row = conn.execute(
-            "SELECT id, status, reason FROM images WHERE sha256 = ? AND source = ?", (sha, meta.source)
-        ).fetchone()
-        if row:  # another process recorded it meanwhile
-            return IngestResult(row["id"], row["status"], row["reason"], new=False)
-        first = conn.execute(
-            "SELECT id FROM images WHERE sha256 = ? AND path IS NOT NULL ORDER BY added_at LIMIT 1",
-            (sha,),
-        ).fetchone()
-        taken = conn.execute("SELECT 1 FROM images WHERE id = ?", (sha[:16],)).fetchone()
-        image_id = sha[:16] if not taken else derived_id(sha, meta.source)
-        duplicate_of = None
-        if reason is not None:
-            status = ImageStatus.REJECTED
-        elif first is not None:
-            status, reason, duplicate_of = ImageStatus.DUPLICATE, "exact_duplicate", first["id"]
-        else:  # candidates of a self-training round and pool images wait to be judged
-            status = arrival_status(meta.class_name, meta.label_source)
-        _insert(conn, image_id, sha, size, rel, info, status, reason, duplicate_of, meta)
+        return record_in(conn, sha, size, rel, info, reason, meta)
+
+
+def record_in(
+    conn: sqlite3.Connection, sha: str, size: int, rel: str | None, info: ImageInfo | None,
+    reason: str | None, meta: IngestMeta,
+) -> IngestResult:
+    """The row of one checked file, inside the caller's write transaction (the downloader
+    records a batch of fates in one); idempotent per (content, source)."""
+    row = conn.execute(
+        "SELECT id, status, reason FROM images WHERE sha256 = ? AND source = ?", (sha, meta.source)
+    ).fetchone()
+    if row:  # another process (or an earlier fate of the batch) recorded it
+        return IngestResult(row["id"], row["status"], row["reason"], new=False)
+    first = conn.execute(
+        "SELECT id FROM images WHERE sha256 = ? AND path IS NOT NULL ORDER BY added_at LIMIT 1",
+        (sha,),
+    ).fetchone()
+    taken = conn.execute("SELECT 1 FROM images WHERE id = ?", (sha[:16],)).fetchone()
+    image_id = sha[:16] if not taken else derived_id(sha, meta.source)
+    duplicate_of = None
+    if reason is not None:
+        status = ImageStatus.REJECTED
+    elif first is not None:
+        status, reason, duplicate_of = ImageStatus.DUPLICATE, "exact_duplicate", first["id"]
+    else:  # candidates of a self-training round and pool images wait to be judged
+        status = arrival_status(meta.class_name, meta.label_source)
+    _insert(conn, image_id, sha, size, rel, info, status, reason, duplicate_of, meta)
     return IngestResult(image_id, status, reason, new=True)
 
 
