@@ -28,7 +28,7 @@ from workspace.errors import HarvestError
 # Each package contributes its commands through a `register(app)` in its commands module.
 COMMAND_MODULES = (
     "workspace.commands", "workspace.runs_commands", "workspace.doctor_commands",
-    "crawler.commands", "crawler.replica.commands",
+    "crawler.commands", "replica.commands",
     "curation.commands", "curation.report_commands",
     "training.commands", "selftrain.commands",
     "demo.commands",

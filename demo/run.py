@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from crawler.replica import ReplicaConfig, ReplicaSite
+from replica import ReplicaConfig, ReplicaSite
 from curation.report import build_report
 from selftrain.loop import SelfTrainConfig, SelfTrainSummary, self_train
 from workspace.errors import WorkspaceError

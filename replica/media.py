@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from crawler.replica.results import ReplicaItem
+from replica.results import ReplicaItem
 
 THUMB_SIZE = 160
 BROKEN_HTML = (b"<!DOCTYPE html><html><head><title>Page not found</title></head>"

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from crawler.errors import CrawlerError
-from crawler.replica.config import ReplicaConfig
+from replica.config import ReplicaConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"}
 KINDS = ("original", "duplicate", "reencoded", "offclass", "broken", "thumbnail")
