@@ -145,8 +145,9 @@ class BrowserSource:
         self.config, self.stack, self.driver = config, stack, None
 
     def __call__(self, engine_name: str, query: str, base_url: str | None, limit: int) -> Iterable[Candidate]:
-        from crawler.browser import open_browser, search_candidates
+        from crawler.browser import open_browser
         from crawler.engines import get_engine
+        from crawler.scan import search_candidates
 
         engine = get_engine(engine_name)
         if self.driver is None:
