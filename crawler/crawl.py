@@ -28,11 +28,11 @@ from workspace.catalog import Catalog, utc_now
 from workspace.config import KNOWN_ENGINES, WorkspaceConfig
 from workspace.layout import Workspace
 from workspace.manifest import EngineYield, engine_yield
+from workspace.progress import Progress
 from workspace.storage import clean_temp
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 # (engine name, query, base_url, limit) -> candidates in result order
 CandidateSource = Callable[[str, str, str | None, int], Iterable[Candidate]]
 VALID_STATUSES = ("stored", "accepted")

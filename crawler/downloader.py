@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -20,11 +19,11 @@ from crawler.http import FetchResult, HostLimiter, HttpPolicy, fetch_to_file, ma
 from crawler.requeue import policy_record
 from workspace.catalog import Catalog, utc_now
 from workspace.layout import Workspace
+from workspace.progress import Progress
 from workspace.storage import IngestMeta, IngestResult, ingest_file, temp_path
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 SKIP_REASONS = frozenset({"robots_noai", "private_address", "blocked_address", "bad_url"})
 
 

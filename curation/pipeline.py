@@ -16,7 +16,6 @@ import os
 import shutil
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -39,10 +38,10 @@ from workspace.catalog import Catalog, utc_now
 from workspace.config import validate_split
 from workspace.imagecheck import DEFAULT_MAX_PIXELS
 from workspace.layout import Workspace
+from workspace.progress import Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 SPLIT_DIRS = ("train", "val", "test")
 UNJUDGED_LABELS = ("candidate", "none")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +24,11 @@ import numpy as np
 from training.data import LabelledImage
 from workspace.catalog import utc_now
 from workspace.layout import Workspace
+from workspace.progress import Progress
 
 STAGE = "clean-labels"
 REASON = "likely_off_class"
 OWN_FACTOR = 0.5
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
