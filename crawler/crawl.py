@@ -25,7 +25,7 @@ from crawler.errors import BrowserError, CrawlerError
 from crawler.http import HttpPolicy
 from crawler.requeue import requeue_failures
 from workspace.catalog import Catalog, utc_now
-from workspace.config import KNOWN_ENGINES, WorkspaceConfig
+from workspace.config import WorkspaceConfig, known_engines
 from workspace.layout import Workspace
 from workspace.manifest import EngineYield, engine_yield
 from workspace.progress import Progress
@@ -58,8 +58,8 @@ class CrawlConfig:
     http: HttpPolicy = field(default_factory=HttpPolicy)
 
     def __post_init__(self) -> None:
-        if self.engine is not None and self.engine not in KNOWN_ENGINES:
-            raise CrawlerError(f"unknown engine {self.engine!r}; known: {', '.join(KNOWN_ENGINES)}")
+        if self.engine is not None and self.engine not in known_engines():
+            raise CrawlerError(f"unknown engine {self.engine!r}; known: {', '.join(known_engines())}")
         if self.per_class is not None and self.per_class < 1:
             raise CrawlerError(f"--per-class must be >= 1, got {self.per_class}")
         if self.workers < 1 or self.workers > 64:

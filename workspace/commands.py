@@ -12,7 +12,7 @@ from rich.table import Table
 from workspace import console
 from rich.markup import escape
 
-from workspace.config import KNOWN_ENGINES, ConfigError, parse_class_list, parse_split, validate_workspace_config
+from workspace.config import ConfigError, known_engines, parse_class_list, parse_split, validate_workspace_config
 from workspace.dataset import curate_state
 from workspace.importer import import_labelled, import_unlabelled
 from workspace.layout import init_workspace, open_workspace, read_queries_file
@@ -28,16 +28,16 @@ def init(
     queries: Annotated[Optional[Path], typer.Option(
         "--queries", help="File of 'class: query one; query two' lines (default query = class name).")] = None,
     target: Annotated[int, typer.Option(help="Images wanted per class.", min=1)] = 100,
-    engines: Annotated[str, typer.Option(help=f"Engines to crawl, in order: {','.join(KNOWN_ENGINES)}.")] = "bing",
+    engines: Annotated[str, typer.Option(help=f"Engines to crawl, in order: {','.join(known_engines())}.")] = "bing",
     image_size: Annotated[int, typer.Option(help="Curated image size in pixels.")] = 224,
     split: Annotated[str, typer.Option(help="train,val,test ratios.")] = "0.8,0.1,0.1",
 ) -> None:
     """Create a workspace (an existing one is reported, never overwritten)."""
     names = parse_class_list(classes)
     engine_list = tuple(e.strip() for e in engines.split(",") if e.strip())
-    unknown = [e for e in engine_list if e not in KNOWN_ENGINES]
+    unknown = [e for e in engine_list if e not in known_engines()]
     if unknown or not engine_list:
-        raise ConfigError(f"--engines must name known engines ({', '.join(KNOWN_ENGINES)}), got {engines!r}")
+        raise ConfigError(f"--engines must name known engines ({', '.join(known_engines())}), got {engines!r}")
     query_map = read_queries_file(queries) if queries else None
     result = init_workspace(directory, names, query_map, target=target, engines=engine_list,
                             image_size=image_size, split=parse_split(split))
