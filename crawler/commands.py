@@ -12,6 +12,7 @@ from rich.table import Table
 
 from workspace import console
 from workspace.layout import open_workspace
+from workspace.tables import engine_yield_table
 
 if TYPE_CHECKING:
     from crawler.crawl import CrawlSummary
@@ -92,13 +93,7 @@ def _print_summary(summary: CrawlSummary) -> None:
     for c in summary.classes:
         table.add_row(c.name, str(c.target), str(c.before), str(c.after), str(c.shortfall))
     console.show(table)
-    engines = Table(title="per-engine yield")
-    for column in ("engine", "URLs found", "full-res share", "downloaded", "unique", "failed by reason"):
-        engines.add_column(column)
-    for y in summary.engines:
-        engines.add_row(y.engine, str(y.found), f"{y.full_resolution_share:.0%}", str(y.downloaded),
-                        str(y.unique), ", ".join(f"{k} {v}" for k, v in sorted(y.failed.items())) or "-")
-    console.show(engines)
+    console.show(engine_yield_table(summary.engines))
     if summary.retried:
         console.info(f"retried {sum(summary.retried.values())} earlier failures the current settings allow ("
                      + ", ".join(f"{k} {v}" for k, v in sorted(summary.retried.items())) + ")")

@@ -18,6 +18,7 @@ from workspace.importer import import_labelled, import_unlabelled
 from workspace.layout import init_workspace, open_workspace, read_queries_file
 from workspace.lock import writer_lock
 from workspace.manifest import class_status, engine_yield, export_manifest
+from workspace.tables import engine_yield_table
 
 DirArg = Annotated[Path, typer.Argument(help="Workspace folder, e.g. datasets/flowers.")]
 
@@ -124,13 +125,7 @@ def status(
         console.warn("no test split: make one with `curate DIR --split 0.8,0.1,0.1` (classes without test "
                      "images get a test share)")
     if yields:
-        engines = Table(title="per-engine yield")
-        for column in ("engine", "URLs found", "full-res share", "downloaded", "unique", "failed by reason"):
-            engines.add_column(column)
-        for y in yields:
-            engines.add_row(y.engine, str(y.found), f"{y.full_resolution_share:.0%}", str(y.downloaded),
-                            str(y.unique), ", ".join(f"{k} {v}" for k, v in sorted(y.failed.items())) or "-")
-        console.out.print(engines)
+        console.out.print(engine_yield_table(yields))
     for job in jobs:
         console.info(f"job {job['id']} ({job['kind']}) is {job['state']}")
 
