@@ -89,8 +89,8 @@ def timed_download(root: Path, urls_file: Path, cluster: str | None) -> tuple[fl
 def commit_rates(root: Path, rows: int) -> dict:
     """Rows/s the driver commits: curate's analysis batches, and per-URL download fates."""
     from cluster.downloads import ClusterDownloader, Fetched
-    from crawler.candidate import Candidate
-    from crawler.crawl import record_candidates
+    from crawler.proposal import UrlProposal
+    from crawler.crawl import queue_proposals
     from crawler.http import HttpPolicy
     from curation.hashing import ImageHashes, Signature
     from curation.pipeline import CurateConfig, _record_analysis
@@ -116,7 +116,7 @@ def commit_rates(root: Path, rows: int) -> dict:
                     _record_analysis(conn, result, config)
         analysis_rate = rows / (time.perf_counter() - start)
         fates = rows // 4
-        record_candidates(catalog, "a", [Candidate(url=f"http://example.org/{k}.jpg", engine="urls")
+        queue_proposals(catalog, "a", [UrlProposal(url=f"http://example.org/{k}.jpg", engine="urls")
                                          for k in range(fates)], True)
         candidates = [dict(r) for r in catalog.all("SELECT * FROM candidates ORDER BY id")]
         downloader = ClusterDownloader(ws, catalog, HttpPolicy(), client=None)

@@ -140,6 +140,7 @@ def arm_selftrain(base: Path, site, classes, held, truth, args, log) -> dict:
 def arms_raw_and_oracle(base: Path, site, classes, held, truth, args, log) -> tuple[dict, dict]:
     from crawler.crawl import CrawlConfig, crawl
     from crawler.http import HttpPolicy
+    from workspace.images import reject
     from workspace.layout import init_workspace, open_workspace
 
     raw = init_workspace(base / "raw", classes, target=args.schedule[-1], image_size=args.curate_size,
@@ -156,7 +157,7 @@ def arms_raw_and_oracle(base: Path, site, classes, held, truth, args, log) -> tu
                 for row in catalog.all("SELECT id, source FROM images WHERE status = 'stored'"):
                     true = truth.get(row["source"])
                     if true is None:
-                        conn.execute("UPDATE images SET status='rejected', reason='no_truth' WHERE id=?", (row["id"],))
+                        reject(conn, row["id"], "no_truth")
                     else:
                         conn.execute("UPDATE images SET class=?, label_source='manual' WHERE id=?", (true, row["id"]))
         curate_ws(ws, args)

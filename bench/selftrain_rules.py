@@ -84,7 +84,7 @@ def cleaning_rules(probs: np.ndarray, query: np.ndarray) -> dict[str, np.ndarray
 
 def one_seed(x: np.ndarray, labels: np.ndarray, holdout: np.ndarray, served: np.ndarray, args, seed: int) -> dict:
     from training.crossval import oof_from_features
-    from training.pseudo_label import Candidate, class_thresholds, decide_labels
+    from training.pseudo_label import PoolImage, class_thresholds, decide_labels
 
     rng = np.random.default_rng(seed)
     classes = int(labels.max()) + 1
@@ -108,7 +108,7 @@ def one_seed(x: np.ndarray, labels: np.ndarray, holdout: np.ndarray, served: np.
     cand_probs = teacher.predict_proba(x[cand_rows])
     own_probs = oof_from_features(x[rows][kept], query[kept], classes, seed=seed)
     per_class = class_thresholds(own_probs, query[kept], [str(k) for k in range(classes)])
-    items = [Candidate(str(i), "", str(q)) for i, q in enumerate(cand_query)]
+    items = [PoolImage(str(i), "", str(q)) for i, q in enumerate(cand_query)]
     for name, thresholds in (("floor only", {}), ("per-class", per_class)):
         decisions = decide_labels(items, cand_probs, [str(k) for k in range(classes)], "agree", args.threshold,
                                   per_class=thresholds, balance=1.5)

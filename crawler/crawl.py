@@ -2,7 +2,7 @@
 
 For each class the plan is: its queries, then its expansions (synonyms, translations), then the
 queries with suffixes (" photo", ...), on the chosen engine, then on the other configured engines.
-Each step collects candidate URLs (browser), records them, downloads them in batches no larger
+Each step collects URL proposals (browser), queues them as candidate rows, downloads them in batches no larger
 than what is still needed, and re-counts. A class that runs out of steps ends with a shortfall.
 A URL list (`--urls`) skips the browser and downloads the list.
 """
@@ -10,7 +10,6 @@ A URL list (`--urls`) skips the browser and downloads the list.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -19,23 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.browser import BrowserConfig
-from crawler.candidate import Candidate
+from crawler.proposal import UrlProposal
 from crawler.downloader import Downloader, DownloadSummary
 from crawler.errors import BrowserError, CrawlerError
 from crawler.http import HttpPolicy
 from crawler.requeue import requeue_failures
 from workspace.catalog import Catalog, utc_now
 from workspace.config import WorkspaceConfig, known_engines
+from workspace.images import VALID_STATUSES, ImageStatus, LabelSource, count_in_class, label_source
 from workspace.layout import Workspace
 from workspace.manifest import EngineYield, engine_yield
 from workspace.progress import Progress
+from workspace.stage_runs import stage_run
 from workspace.storage import clean_temp
 
 log = logging.getLogger(__name__)
 
-# (engine name, query, base_url, limit) -> candidates in result order
-CandidateSource = Callable[[str, str, str | None, int], Iterable[Candidate]]
-VALID_STATUSES = ("stored", "accepted")
+# (engine name, query, base_url, limit) -> URL proposals in result order
+ProposalSource = Callable[[str, str, str | None, int], Iterable[UrlProposal]]
 
 
 @dataclass(frozen=True)
@@ -48,16 +48,17 @@ class CrawlConfig:
     url_class: str | None = None
     allow_thumbnails: bool = False
     workers: int = 8
-    oversample: float = 2.0                 # candidates collected per image still needed
+    oversample: float = 2.0                 # URLs proposed per image still needed
     max_per_query: int = 1000
     suffixes: tuple[str, ...] = (" photo", " picture", " image")
-    label_source: str = "query"
+    label_source: str = LabelSource.QUERY
     retry_failed: bool = False              # also retry permanent failures (http_404, bad_url, ...)
     cluster: str | None = None              # Dask scheduler address or local[N]: URL-list shards on its workers
     browser: BrowserConfig = field(default_factory=BrowserConfig)
     http: HttpPolicy = field(default_factory=HttpPolicy)
 
     def __post_init__(self) -> None:
+        label_source(self.label_source)  # an unknown one: one clear line, before anything is stored
         if self.engine is not None and self.engine not in known_engines():
             raise CrawlerError(f"unknown engine {self.engine!r}; known: {', '.join(known_engines())}")
         if self.per_class is not None and self.per_class < 1:
@@ -99,9 +100,8 @@ class CrawlSummary:
 def count_valid(catalog: Catalog, class_name: str, include_unjudged: bool = False) -> int:
     """Unique, valid, stored images of a class (any label source); with `include_unjudged`, also
     the self-training candidates of that class still waiting to be judged."""
-    statuses = "('stored', 'accepted', 'unlabelled')" if include_unjudged else "('stored', 'accepted')"
-    return int(catalog.scalar(
-        f"SELECT COUNT(*) FROM images WHERE class = ? AND status IN {statuses}", (class_name,)))
+    statuses = (*VALID_STATUSES, ImageStatus.UNLABELLED) if include_unjudged else VALID_STATUSES
+    return count_in_class(catalog, class_name, statuses)
 
 
 def query_plan(config: WorkspaceConfig, class_name: str, crawl: CrawlConfig) -> Iterator[tuple[str, str]]:
@@ -118,13 +118,14 @@ def query_plan(config: WorkspaceConfig, class_name: str, crawl: CrawlConfig) -> 
             yield engine, query
 
 
-def record_candidates(catalog: Catalog, class_name: str, candidates: Iterable[Candidate],
+def queue_proposals(catalog: Catalog, class_name: str, proposals: Iterable[UrlProposal],
                       allow_thumbnails: bool, job_id: int | None = None) -> int:
-    """Insert new candidate rows (known (url, class) pairs are ignored); returns how many."""
+    """Queue proposals for download as new rows of the `candidates` table (known (url, class) pairs are
+    ignored); returns how many."""
     added = 0
     now = utc_now()
     with catalog.transaction() as conn:
-        for c in candidates:
+        for c in proposals:
             skip = c.is_thumbnail and not allow_thumbnails
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO candidates (url, class, thumbnail_url, page_url, title, engine,"
@@ -139,12 +140,12 @@ def record_candidates(catalog: Catalog, class_name: str, candidates: Iterable[Ca
 
 
 class BrowserSource:
-    """Collects candidates with one browser per job, opened when first needed, always quit."""
+    """Collects URL proposals with one browser per job, opened when first needed, always quit."""
 
     def __init__(self, config: BrowserConfig, stack: ExitStack) -> None:
         self.config, self.stack, self.driver = config, stack, None
 
-    def __call__(self, engine_name: str, query: str, base_url: str | None, limit: int) -> Iterable[Candidate]:
+    def __call__(self, engine_name: str, query: str, base_url: str | None, limit: int) -> Iterable[UrlProposal]:
         from crawler.browser import open_browser
         from crawler.engines import get_engine
         from crawler.scan import search_candidates
@@ -156,7 +157,7 @@ class BrowserSource:
 
 
 def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = None,
-          cancel: threading.Event | None = None, source: CandidateSource | None = None,
+          cancel: threading.Event | None = None, source: ProposalSource | None = None,
           job_id: int | None = None) -> CrawlSummary:
     """Run a crawl (engines or a URL list) and return per-class and per-engine results."""
     cancel = cancel or threading.Event()
@@ -164,13 +165,11 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
     names = list(config.classes) if config.classes else ws_config.class_names
     for name in names:
         ws_config.class_spec(name)  # unknown class: clear error
-    with ws.catalog() as catalog, ExitStack() as stack:
+    params = {"engine": config.engine, "per_class": config.per_class, "urls_file": str(config.urls_file or "")}
+    with ws.catalog() as catalog, ExitStack() as stack, stage_run(catalog, "crawl", params) as stage:
         clean_temp(ws)
-        stage = catalog.insert("INSERT INTO stage_runs (stage, params, started_at) VALUES ('crawl', ?, ?)",
-                               (json.dumps({"engine": config.engine, "per_class": config.per_class,
-                                            "urls_file": str(config.urls_file or "")}), utc_now()))
         downloader = stack.enter_context(_downloader(ws, catalog, config))
-        unjudged = config.label_source == "candidate"
+        unjudged = config.label_source == LabelSource.CANDIDATE
         before = {n: count_valid(catalog, n, unjudged) for n in names}
         retried = requeue_failures(catalog, names, config.http, config.allow_thumbnails, config.retry_failed)
         if retried:
@@ -193,9 +192,8 @@ def crawl(ws: Workspace, config: CrawlConfig, *, progress: Progress | None = Non
                         count_valid(catalog, n, unjudged))
             for n in names)
         summary = CrawlSummary(results, tuple(engine_yield(catalog)), downloaded, cancel.is_set(), retried)
-        catalog.execute("UPDATE stage_runs SET ended_at = ?, counts = ? WHERE id = ?",
-                        (utc_now(), json.dumps({"downloaded": downloaded, "shortfall": summary.shortfall,
-                                                "cancelled": summary.cancelled, "retried": retried}), stage))
+        stage.finish({"downloaded": downloaded, "shortfall": summary.shortfall, "cancelled": summary.cancelled,
+                      "retried": retried})
     return summary
 
 
@@ -209,9 +207,9 @@ def _downloader(ws: Workspace, catalog: Catalog, config: CrawlConfig) -> Abstrac
 
 
 def _crawl_class(catalog: Catalog, downloader: Downloader, ws_config: WorkspaceConfig,
-                 config: CrawlConfig, name: str, target: int, source: CandidateSource,
+                 config: CrawlConfig, name: str, target: int, source: ProposalSource,
                  cancel: threading.Event, job_id: int | None) -> int:
-    unjudged = config.label_source == "candidate"
+    unjudged = config.label_source == LabelSource.CANDIDATE
     downloaded = _download_needed(catalog, downloader, name, target, cancel, unjudged)
     for engine, query in query_plan(ws_config, name, config):
         need = target - count_valid(catalog, name, unjudged)
@@ -229,7 +227,7 @@ def _crawl_class(catalog: Catalog, downloader: Downloader, ws_config: WorkspaceC
         except CrawlerError as exc:
             log.warning("%s: %s; trying the next query/engine", engine, exc)
             continue
-        added = record_candidates(catalog, name, found, config.allow_thumbnails, job_id)
+        added = queue_proposals(catalog, name, found, config.allow_thumbnails, job_id)
         log.info("%s %r: %d results, %d new candidates for %s", engine, query, len(found), added, name)
         downloaded += _download_needed(catalog, downloader, name, target, cancel, unjudged)
     return downloaded
@@ -252,14 +250,14 @@ def _download_needed(catalog: Catalog, downloader: Downloader, name: str, target
 def _crawl_url_list(catalog: Catalog, downloader: Downloader, config: CrawlConfig, names: list[str],
                     cancel: threading.Event, progress: Progress | None, job_id: int | None) -> int:
     assert config.urls_file is not None
-    by_class: dict[str, list[Candidate]] = {}
+    by_class: dict[str, list[UrlProposal]] = {}
     for url, class_name in read_url_list(config.urls_file, config.url_class):
         if class_name not in names:
             raise CrawlerError(f"{config.urls_file}: class {class_name!r} is not in this workspace "
                                f"({', '.join(names)})")
-        by_class.setdefault(class_name, []).append(Candidate(url=url, engine="urls"))
-    for class_name, candidates in by_class.items():
-        record_candidates(catalog, class_name, candidates, allow_thumbnails=True, job_id=job_id)
+        by_class.setdefault(class_name, []).append(UrlProposal(url=url, engine="urls"))
+    for class_name, proposals in by_class.items():
+        queue_proposals(catalog, class_name, proposals, allow_thumbnails=True, job_id=job_id)
     if config.per_class:
         return sum(_download_needed(catalog, downloader, name, config.per_class, cancel) for name in by_class)
     rows = [r for r in downloader.pending() if r["class"] in by_class]

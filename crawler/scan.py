@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.browser import first_line
-from crawler.candidate import Candidate
 from crawler.engines.base import Engine, PagingState
 from crawler.errors import BrowserError, CrawlerError
+from crawler.proposal import UrlProposal
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +47,17 @@ class _Collector:
         self.full = 0
         self.thumbnails = 0
 
-    def take(self, found: list[Candidate]) -> list[Candidate]:
+    def take(self, found: list[UrlProposal]) -> list[UrlProposal]:
         fresh = []
-        for candidate in found:
-            if candidate.url in self.seen or self.done:
+        for proposal in found:
+            if proposal.url in self.seen or self.done:
                 continue
-            self.seen.add(candidate.url)
+            self.seen.add(proposal.url)
             if len(self.seen) <= self.skip:
                 continue
-            self.thumbnails += candidate.is_thumbnail
-            self.full += not candidate.is_thumbnail
-            fresh.append(replace(candidate, query=self.query))
+            self.thumbnails += proposal.is_thumbnail
+            self.full += not proposal.is_thumbnail
+            fresh.append(replace(proposal, query=self.query))
         return fresh
 
     @property
@@ -66,7 +66,7 @@ class _Collector:
 
 
 def search_candidates(driver: Any, engine: Engine, query: str, *, base_url: str | None = None,
-                      limit: int = 100, skip: int = 0, settle_timeout: float = 2.0) -> Iterator[Candidate]:
+                      limit: int = 100, skip: int = 0, settle_timeout: float = 2.0) -> Iterator[UrlProposal]:
     """Unique candidates in result order until `limit` full-resolution ones or the engine runs dry.
 
     Scrolls and clicks "more" until the page stops growing (explicit waits of `settle_timeout`),
@@ -97,7 +97,7 @@ def search_candidates(driver: Any, engine: Engine, query: str, *, base_url: str 
 
 
 def crawl_pages(driver: Any, engine: Engine, query: str, base: str, landing: str,
-                collector: _Collector, settle: float) -> Iterator[Candidate]:
+                collector: _Collector, settle: float) -> Iterator[UrlProposal]:
     """The landing page with scrolling, then the engine's extra pages until nothing new arrives."""
     scan = _PageScan(driver, engine, collector, settle)
     yield from scan.run(landing, landing=True)
@@ -135,7 +135,7 @@ class _PageScan:
         self.driver, self.engine, self.collector, self.settle = driver, engine, collector, settle
         self.text, self.raw, self.new, self.stale = "", 0, 0, 0
 
-    def run(self, url: str, landing: bool = False) -> Iterator[Candidate]:
+    def run(self, url: str, landing: bool = False) -> Iterator[UrlProposal]:
         self.text, self.raw, self.new, self.stale = "", 0, 0, 0
         for text in load_and_scroll(self.driver, self.engine, url, self.settle, self.keep_going, landing):
             found = self.engine.parse(text, self.driver.current_url or url)

@@ -29,6 +29,7 @@ import numpy as np
 
 from curation.confirm import crop_similarity
 from curation.hashing import BOXES
+from workspace.images import UNJUDGED_LABELS as UNJUDGED
 
 BUDGET_PER_1000 = 5.0           # expected chance candidate pairs per 1,000 images, per hash
 PAIRS_PER_1000 = 1000 * 999 / 2
@@ -44,7 +45,6 @@ CROP_SAME = 0.95                # ... or this alike after aligning a crop
 CROP_NULL = 200                 # unrelated crop candidates checked to credit the aligned check
 CROP_BAR = (0.95, 0.99)         # the aligned-crop bar: photo-like data ... low-variance data
 CROP_BAR_SPAN = 4               # radius shortfall (bits below the ceiling) that moves it to the top
-UNJUDGED = ("candidate", "none")
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from curation.calibrate import Calibration, DuplicateRule, calibrate
 from curation.confirm import Similarity
 from curation.hashing import ImageHashes
 from curation.pairs import UNJUDGED, Pair, PairSearch, find_pairs
+from workspace.images import LabelSource
 
-LABEL_RANK = {"manual": 0, "query": 1, "pseudo": 2, "candidate": 3, "none": 4}
+LABEL_RANK = {LabelSource.MANUAL: 0, LabelSource.QUERY: 1, LabelSource.PSEUDO: 2, LabelSource.CANDIDATE: 3,
+              LabelSource.NONE: 4}
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from curation.calibrate import DuplicateRule
 from curation.confirm import Similarity, crop_similarity, pixel_similarity
 from curation.hashing import BOXES, as_int, distances, is_near_duplicate
 from curation.index import HammingIndex
+from workspace.images import UNJUDGED_LABELS as UNJUDGED  # a crawl hint or nothing: not a label that can conflict
 
 # (hashes, radius) -> (n, 3) array of [i, j, distance], i < j: a self-join equal to HammingIndex.pairs
 PairSearch = Callable[[Sequence[int], int], np.ndarray]
 
-UNJUDGED = ("candidate", "none")  # a crawl hint or nothing: not a label that can conflict
 CONFIRMED = ("near_duplicate", "conflict")
 
 

@@ -28,8 +28,7 @@ from curation.hashing import ImageHashes, split_crop_hashes
 from curation.pairs import PairSearch, similar_links
 from curation.publish import begin_build, link_or_copy, published_files, swap_in
 from curation.quality import ALL_FLAGS
-from curation.records import (changes, dataset_fingerprint, image_states, last_finished_params, split_notes,
-                              sync_active_classes)
+from curation.records import changes, dataset_fingerprint, image_states, split_notes, sync_active_classes
 from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec, cached_output
 from curation.split import SplitItem, plan_splits
 from curation.validate import ValidationLimits
@@ -37,13 +36,13 @@ from curation.workers import Analysis, analyse, place_cached, resize_job
 from workspace.catalog import Catalog, utc_now
 from workspace.config import validate_split
 from workspace.imagecheck import DEFAULT_MAX_PIXELS
+from workspace.images import (JUDGED_EACH_CURATE, SPLITS, UNJUDGED_LABELS, ImageStatus, Verdicts, record_verdicts,
+                              reject_flagged, reject_many, rejected_by_reason)
 from workspace.layout import Workspace
 from workspace.progress import Progress
+from workspace.stage_runs import StageRun, last_params, stage_run
 
 log = logging.getLogger(__name__)
-
-SPLIT_DIRS = ("train", "val", "test")
-UNJUDGED_LABELS = ("candidate", "none")
 
 
 @dataclass(frozen=True)
@@ -117,10 +116,8 @@ def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None
     killed curate is visible as unfinished (`workspace.dataset.curate_state`)."""
     ws_config = ws.config()
     with open_executors(config.cluster, str(ws.root), config.workers, config.band_join_above) as executors, \
-            ws.catalog() as catalog:
-        previous = last_finished_params(catalog)
-        stage = catalog.insert("INSERT INTO stage_runs (stage, params, started_at) VALUES ('curate', ?, ?)",
-                               (json.dumps(asdict(config)), utc_now()))
+            ws.catalog() as catalog, stage_run(catalog, "curate", asdict(config)) as stage:
+        previous = last_params(catalog, "curate", finished=True)
         before = image_states(catalog)
         inactive = sync_active_classes(catalog, ws_config.class_names)
         analysed = _analyse_new(ws, catalog, config, executors, progress)
@@ -141,17 +138,15 @@ def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None
                                             applied.new_test_classes))
         with catalog.transaction() as conn:
             conn.execute("INSERT INTO dataset_versions (version, stage_run, classes, counts, created_at)"
-                         " VALUES (?, ?, ?, ?, ?)", (version, stage, json.dumps(ws_config.class_names),
+                         " VALUES (?, ?, ?, ?, ?)", (version, stage.id, json.dumps(ws_config.class_names),
                                                      json.dumps(applied.splits), utc_now()))
-            conn.execute("UPDATE stage_runs SET ended_at = ?, counts = ? WHERE id = ?",
-                         (utc_now(), json.dumps(asdict(summary)), stage))
+            stage.finish(asdict(summary), conn)
     return summary
 
 
-def _record_calibration(catalog: Catalog, stage: int, config: CurateConfig, calibration: Calibration) -> None:
+def _record_calibration(catalog: Catalog, stage: StageRun, config: CurateConfig, calibration: Calibration) -> None:
     """The stage's saved config gets the effective radii it ran with, beside the flags it was given."""
-    params = {**asdict(config), "calibration": calibration.as_dict()}
-    catalog.execute("UPDATE stage_runs SET params = ? WHERE id = ?", (json.dumps(params), stage))
+    stage.set_params({**asdict(config), "calibration": calibration.as_dict()})
 
 
 def _record_pairs(catalog: Catalog, items: list[DedupeItem], judgement: Judgement) -> int:
@@ -171,7 +166,7 @@ def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, executor
     """Images without a thumbnail: new ones, and those analysed before the thumbnail existed.
     Results are committed a batch at a time as they arrive, so a killed run keeps what finished."""
     rows = catalog.all("SELECT id, path FROM images WHERE path IS NOT NULL AND thumb IS NULL"
-                       " AND status IN ('stored', 'unlabelled', 'duplicate', 'accepted', 'conflict')")
+                       f" AND status IN ({','.join('?' * len(JUDGED_EACH_CURATE))})", JUDGED_EACH_CURATE)
     jobs = [f"{r['id']}\0{ws.root / r['path']}\0{_cached(ws, r['id'], config)}" for r in rows]
     done = 0
     analyse_and_cache = partial(analyse, spec=config.resize_spec)  # one decode: the output is cached too
@@ -187,25 +182,23 @@ def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, executor
 
 def _record_analysis(conn: sqlite3.Connection, result: Analysis, config: CurateConfig) -> None:
     if result.signature is None:
-        conn.execute("UPDATE images SET status = 'rejected', reason = ?, split = NULL WHERE id = ?",
-                     (result.reason, result.id))
+        reject_many(conn, [(result.id, result.reason, None)])
         return
     rejecting = [f for f in result.flags if f in config.reject_flags]
     h = result.signature.hashes
     conn.execute(
         "UPDATE images SET phash = ?, phash_flip = ?, dhash = ?, dhash_flip = ?, crop_hashes = ?, thumb = ?,"
-        " flags = ?, status = CASE WHEN ? IS NOT NULL THEN 'rejected' ELSE status END,"
-        " reason = CASE WHEN ? IS NOT NULL THEN ? ELSE reason END WHERE id = ?",
+        " flags = ? WHERE id = ?",
         (h.phash, h.phash_flip, h.dhash, h.dhash_flip, result.signature.crop_hashes, result.signature.thumb,
-         ",".join(result.flags) or None,
-         rejecting[0] if rejecting else None, rejecting[0] if rejecting else None,
-         rejecting[0] if rejecting else None, result.id))
+         ",".join(result.flags) or None, result.id))
+    if rejecting:
+        reject_flagged(conn, [(result.id, rejecting[0])])
 
 
 def current_split(row) -> str | None:
     """The split an image already has: an accepted image's, or a test split pinned at import
     (`--test FOLDER`) before the image was ever curated."""
-    if row["status"] == "accepted" or (row["status"] == "stored" and row["split"] == "test"):
+    if row["status"] == ImageStatus.ACCEPTED or (row["status"] == ImageStatus.STORED and row["split"] == "test"):
         return row["split"]
     return None
 
@@ -267,33 +260,29 @@ def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judge
         config.split, config.seed, config.resplit)
     counts: Counter[str] = Counter()
     splits: dict[str, dict[str, int]] = {}
+    verdicts = Verdicts()
+    for d in decisions:
+        row = rows[d.id]
+        if d.status == "duplicate":
+            verdicts.mark_duplicate(d.id, d.reason, d.duplicate_of, d.group_id)
+            counts["duplicate"] += 1
+        elif d.status == "conflict":
+            verdicts.mark_conflict(d.id, d.reason, d.group_id)
+            counts["conflict"] += 1
+        elif d.id in plan.assignments:
+            split = plan.assignments[d.id]
+            verdicts.accept(d.id, group_of[d.id], split)
+            splits.setdefault(row["class"], {}).setdefault(split, 0)
+            splits[row["class"]][split] += 1
+        elif d.id in plan.excluded:
+            verdicts.exclude(d.id, plan.excluded[d.id], group_of.get(d.id))
+            counts[plan.excluded[d.id]] += 1
+        else:  # kept but not yet judged (pool / round candidates)
+            verdicts.mark_unlabelled(d.id, d.group_id)
+            counts["unlabelled"] += 1
     with catalog.transaction() as conn:
-        for d in decisions:
-            row = rows[d.id]
-            if d.status == "duplicate":
-                conn.execute("UPDATE images SET status='duplicate', reason=?, duplicate_of=?, group_id=?, split=NULL"
-                             " WHERE id=?", (d.reason, d.duplicate_of, d.group_id, d.id))
-                counts["duplicate"] += 1
-            elif d.status == "conflict":
-                conn.execute("UPDATE images SET status='conflict', reason=?, duplicate_of=NULL, group_id=?,"
-                             " split=NULL WHERE id=?", (d.reason, d.group_id, d.id))
-                counts["conflict"] += 1
-            elif d.id in plan.assignments:
-                split = plan.assignments[d.id]
-                conn.execute("UPDATE images SET status='accepted', reason=NULL, duplicate_of=NULL, group_id=?,"
-                             " split=? WHERE id=?", (group_of[d.id], split, d.id))
-                splits.setdefault(row["class"], {}).setdefault(split, 0)
-                splits[row["class"]][split] += 1
-            elif d.id in plan.excluded:
-                conn.execute("UPDATE images SET status='rejected', reason=?, duplicate_of=NULL, group_id=?,"
-                             " split=NULL WHERE id=?", (plan.excluded[d.id], group_of.get(d.id), d.id))
-                counts[plan.excluded[d.id]] += 1
-            else:  # kept but not yet judged (pool / round candidates)
-                conn.execute("UPDATE images SET status='unlabelled', reason=NULL, duplicate_of=NULL, group_id=?,"
-                             " split=NULL WHERE id=?", (d.group_id, d.id))
-                counts["unlabelled"] += 1
-    rejected = {r["reason"]: r["n"] for r in catalog.all(
-        "SELECT reason, COUNT(*) AS n FROM images WHERE status='rejected' GROUP BY reason")}
+        record_verdicts(conn, verdicts)
+    rejected = rejected_by_reason(catalog)
     return _Applied(rejected, counts["duplicate"], counts["conflict"], splits, counts["unlabelled"],
                     plan.new_test_classes)
 
@@ -330,9 +319,8 @@ def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, class
     jobs = [job for job in jobs if not place_cached(job)]  # outputs made at analysis: no decode
     failures = _map_resize(jobs, config, executors)
     with catalog.transaction() as conn:
-        for image_id, reason in failures.items():
-            conn.execute("UPDATE images SET status='rejected', reason=?, split=NULL, curated_path=NULL"
-                         " WHERE id=?", (reason, image_id))
+        reject_many(conn, [(image_id, reason, None) for image_id, reason in failures.items()])
+        for image_id in failures:  # their curated_path is cleared below with every row not accepted
             wanted.pop(image_id)
         conn.executemany("UPDATE images SET curated_path=?, curated_at=CASE WHEN curated_path IS ? THEN curated_at"
                          " ELSE ? END WHERE id=?",
@@ -366,7 +354,7 @@ def _map_resize(jobs: list[str], config: CurateConfig, executors: ExecutorFactor
 def _make_class_dirs(build: Path, class_names: list[str]) -> None:
     """Every class folder in every split, empty or not: Keras indexes classes by folder, so all
     splits must list the same classes in the same order."""
-    for split in SPLIT_DIRS:
+    for split in SPLITS:
         for name in class_names:
             (build / split / name).mkdir(parents=True, exist_ok=True)
 

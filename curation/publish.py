@@ -15,6 +15,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from workspace.images import SPLITS
 from workspace.layout import Workspace
 
 VERSIONS = ".curated"
@@ -56,7 +57,7 @@ def published_files(ws: Workspace) -> dict[str, Path]:
     current = published_dir(ws)
     if current is None:
         return {}
-    return {path.stem: path for split in ("train", "val", "test") if (current / split).is_dir()
+    return {path.stem: path for split in SPLITS if (current / split).is_dir()
             for path in (current / split).rglob("*") if path.is_file() and not path.name.startswith(".")}
 
 

@@ -3,17 +3,11 @@ fingerprint, what this run changed, and notes on the split rules for the user.""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 from workspace.catalog import Catalog
 from workspace.dataset import fingerprint
-
-
-def last_finished_params(catalog: Catalog) -> dict | None:
-    row = catalog.one("SELECT params FROM stage_runs WHERE stage = 'curate' AND ended_at IS NOT NULL"
-                      " ORDER BY id DESC LIMIT 1")
-    return json.loads(row["params"]) if row and row["params"] else None
+from workspace.images import ImageStatus, sync_class_images
 
 
 def image_states(catalog: Catalog) -> dict[str, tuple]:
@@ -25,7 +19,7 @@ def changes(before: dict[str, tuple], after: dict[str, tuple]) -> dict[str, int]
     counts: Counter[str] = Counter()
     for image_id, (status, split) in after.items():
         if before.get(image_id) != (status, split):
-            counts[f"{status} {split}" if status == "accepted" else status] += 1
+            counts[f"{status} {split}" if status == ImageStatus.ACCEPTED else status] += 1
     return dict(sorted(counts.items()))
 
 
@@ -39,11 +33,7 @@ def sync_active_classes(catalog: Catalog, class_names: list[str]) -> dict[str, i
                          " ON CONFLICT(name) DO UPDATE SET active = 1", (name, position))
         marks = ",".join("?" * len(class_names))
         conn.execute(f"UPDATE classes SET active = 0 WHERE name NOT IN ({marks})", class_names)
-        conn.execute(f"UPDATE images SET status = 'stored', reason = NULL WHERE status = 'rejected'"
-                     f" AND reason = 'inactive_class' AND class IN ({marks})", class_names)
-        conn.execute(f"UPDATE images SET status = 'rejected', reason = 'inactive_class', split = NULL,"
-                     f" duplicate_of = NULL WHERE class IS NOT NULL AND class NOT IN ({marks})"
-                     f" AND status IN ('stored', 'accepted', 'duplicate', 'conflict')", class_names)
+        sync_class_images(conn, class_names)
     rows = catalog.all(f"SELECT class, COUNT(*) AS n FROM images WHERE class IS NOT NULL AND class NOT IN ({marks})"
                        " GROUP BY class ORDER BY class", class_names)
     return {r["class"]: r["n"] for r in rows}
@@ -51,7 +41,7 @@ def sync_active_classes(catalog: Catalog, class_names: list[str]) -> dict[str, i
 
 def dataset_fingerprint(catalog: Catalog, class_names: list[str], resize_spec: dict) -> str:
     """The version the accepted images make (`workspace.dataset.fingerprint`)."""
-    rows = catalog.all("SELECT id, sha256, class, split FROM images WHERE status = 'accepted'")
+    rows = catalog.all("SELECT id, sha256, class, split FROM images WHERE status = ?", (ImageStatus.ACCEPTED,))
     return fingerprint(class_names, resize_spec, ((r["id"], r["sha256"], r["class"], r["split"]) for r in rows))
 
 

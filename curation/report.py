@@ -20,8 +20,10 @@ from PIL import Image, ImageOps
 
 from workspace.catalog import Catalog, utc_now
 from workspace.dataset import curate_state
+from workspace.images import SPLITS
 from workspace.layout import Workspace
 from workspace.manifest import class_status, engine_yield
+from workspace.rounds import RoundDetails
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +159,7 @@ def _balance(catalog: Catalog) -> str:
     head = "<tr><th>class</th><th>stored</th><th>accepted</th><th>train</th><th>val</th><th>test</th><th>duplicates</th><th>conflicts</th><th>rejected</th><th>label sources</th></tr>"
     body = "".join(
         f"<tr><td>{esc(s.name)}</td><td>{s.stored}</td><td>{s.accepted}</td>"
-        + "".join(f"<td>{s.splits.get(x, 0)}</td>" for x in ("train", "val", "test"))
+        + "".join(f"<td>{s.splits.get(x, 0)}</td>" for x in SPLITS)
         + f"<td>{s.duplicates}</td><td>{s.conflicts}</td><td>{s.rejected_total}</td>"
         f"<td>{esc(', '.join(f'{k} {v}' for k, v in sorted(s.label_sources.items())))}</td></tr>" for s in stats)
     return f"<h2 id=classes>Classes</h2><table>{head}{body}</table>{bar_chart([(s.name, s.accepted) for s in stats])}"
@@ -318,7 +320,7 @@ def _rounds(catalog: Catalog) -> str:
         return ""
     body, points = [], []
     for r in rows:
-        per_class = round_per_class(r["details"])
+        per_class = RoundDetails.from_json(r["details"]).per_class
         sizes = [sum(v.values()) for v in per_class.values()] or [0]
         mean_size = sum(sizes) / len(sizes)
         sources = defaultdict(int)
@@ -365,18 +367,6 @@ def _runs(ws: Workspace) -> str:
     return ("<h2 id=runs>Training runs</h2><table><tr><th>run</th><th>model</th><th>weights</th><th>image size</th>"
             "<th>batch</th><th>epochs run</th><th>seconds</th><th>train images/s</th><th>val accuracy</th>"
             f"<th>test accuracy</th></tr>{body}</table>")
-
-
-def round_per_class(details: str | None) -> dict[str, dict[str, int]]:
-    """details.per_class of a rounds row as {class: {label source: count}}; {} when absent or malformed."""
-    try:
-        per_class = json.loads(details or "{}").get("per_class", {})
-    except (ValueError, AttributeError):
-        return {}
-    if not isinstance(per_class, dict):
-        return {}
-    return {str(c): {str(k): int(v) for k, v in counts.items() if isinstance(v, (int, float))}
-            for c, counts in per_class.items() if isinstance(counts, dict)}
 
 
 def line_chart(points: list[tuple[float, float]], width: int = 520, height: int = 260) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-SPLITS = ("train", "val", "test")
+from workspace.images import SPLITS
 
 
 @dataclass(frozen=True)

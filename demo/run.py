@@ -11,6 +11,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from replica import ReplicaConfig, ReplicaSite
 from curation.report import build_report
@@ -56,11 +57,23 @@ class DemoResult:
 
 def free_port(preferred: int) -> int:
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a killed run's port is free
         try:
             probe.bind(("127.0.0.1", preferred))
             return preferred
         except OSError:
             return 0
+
+
+def replica_truth(site: ReplicaSite, ws: Workspace) -> dict[str, str]:
+    """URL -> true class, for this run's address and every replica address an earlier, interrupted
+    run of this workspace crawled from (its port was taken, or this one's is): a resumed demo still
+    knows the truth of what it already holds."""
+    with ws.catalog() as catalog:
+        sources = catalog.all("SELECT DISTINCT source FROM images WHERE source LIKE 'http://127.0.0.1:%'")
+    origins = {site.base_url} | {"{0}://{1}".format(*urlsplit(row["source"])[:2]) for row in sources}
+    return {url: info["class"] for origin in sorted(origins) for url, info in site.truth(origin).items()
+            if info.get("class")}
 
 
 def run_demo(config: DemoConfig, notify: Callable[[str], None]) -> DemoResult:
@@ -79,7 +92,7 @@ def run_demo(config: DemoConfig, notify: Callable[[str], None]) -> DemoResult:
         init_workspace(config.workspace, classes, target=size["schedule"][0], engines=("bing",),
                        image_size=size["curate_size"], split=(0.6, 0.2, 0.2))
         ws = open_workspace(config.workspace)
-        truth = {url: info["class"] for url, info in site.truth().items() if info.get("class")}
+        truth = replica_truth(site, ws)
         summary = self_train(ws, SelfTrainConfig(
             schedule=size["schedule"], threshold=size["threshold"], engine="bing", base_url=site.base_url,
             allow_private=True, image_size=size["image_size"], epochs=size["epochs"], batch_size=16,

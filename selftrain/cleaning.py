@@ -15,16 +15,16 @@ probability of their query class; nothing is deleted.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from training.data import LabelledImage
-from workspace.catalog import utc_now
+from workspace.images import reject_many
 from workspace.layout import Workspace
 from workspace.progress import Progress
+from workspace.stage_runs import has_finished, record_finished_run
 
 STAGE = "clean-labels"
 REASON = "likely_off_class"
@@ -81,7 +81,7 @@ def find_off_class(probabilities: np.ndarray, labels: np.ndarray, own_factor: fl
 
 def cleaning_done(ws: Workspace) -> bool:
     with ws.catalog() as catalog:
-        return catalog.one("SELECT 1 FROM stage_runs WHERE stage = ? AND ended_at IS NOT NULL", (STAGE,)) is not None
+        return has_finished(catalog, STAGE)
 
 
 def query_labelled(ws: Workspace, class_names: list[str]) -> list[LabelledImage]:
@@ -110,16 +110,15 @@ def record_cleaning(ws: Workspace, images: list[LabelledImage], rows: list[int],
                              f"{rule.thresholds[label]:.4f}", class_names[int(others.argmax())],
                              int(rule.held_back[k])])
     thresholds = {class_names[k]: round(float(t), 4) for k, t in enumerate(rule.thresholds)}
+    rejections = []
+    for k, row in enumerate(rows):
+        if rule.held_back[k]:
+            image = images[row]
+            rejections.append((image.id, REASON, float(probabilities[k, image.label])))
+            held[class_names[image.label]] = held.get(class_names[image.label], 0) + 1
     with ws.catalog() as catalog, catalog.transaction() as conn:
-        for k, row in enumerate(rows):
-            if rule.held_back[k]:
-                image = images[row]
-                conn.execute("UPDATE images SET status = 'rejected', reason = ?, confidence = ?, split = NULL"
-                             " WHERE id = ?", (REASON, float(probabilities[k, image.label]), image.id))
-                held[class_names[image.label]] = held.get(class_names[image.label], 0) + 1
-        conn.execute("INSERT INTO stage_runs (stage, params, counts, started_at, ended_at) VALUES (?, ?, ?, ?, ?)",
-                     (STAGE, json.dumps({"thresholds": thresholds}),
-                      json.dumps({"checked": len(rows), "held_back": held}), utc_now(), utc_now()))
+        reject_many(conn, rejections)
+        record_finished_run(conn, STAGE, {"thresholds": thresholds}, {"checked": len(rows), "held_back": held})
     return CleaningSummary(len(rows), held, thresholds, False, out)
 
 

@@ -27,8 +27,9 @@ from selftrain.compare import PairedComparison, paired_comparison
 from selftrain.testset import describe_test_split, import_clean_test_folder
 from training.errors import TrainingError
 from training.pseudo_label import MODES, pseudo_label
-from workspace.catalog import utc_now
+from workspace.images import accepted_per_class_and_source
 from workspace.layout import Workspace
+from workspace.rounds import RoundDetails, finish_round, start_round
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +156,12 @@ def load_rounds(ws: Workspace) -> list[RoundResult]:
     for expected, row in enumerate(rows):
         if row["round"] != expected:
             break
-        details = json.loads(row["details"] or "{}")
+        details = RoundDetails.from_json(row["details"])
         results.append(RoundResult(
-            row["round"], row["run_id"], details.get("per_class", {}), row["accepted"] or 0, row["candidates"] or 0,
+            row["round"], row["run_id"], details.per_class, row["accepted"] or 0, row["candidates"] or 0,
             row["val_accuracy"] or 0.0, row["test_accuracy"] or 0.0, row["pseudo_precision"],
-            details.get("test_images", 0), details.get("test_labels", "query"), details.get("held_back", 0),
-            tuple(details.get("starved", ())), details.get("smallest_test_class", 0)))
+            details.test_images, details.test_labels, details.held_back, details.starved,
+            details.smallest_test_class))
     return results
 
 
@@ -169,8 +170,7 @@ def run_round(ws: Workspace, config: SelfTrainConfig, k: int, notify: Notify, tr
     round_dir = ws.rounds_dir / str(k)
     round_dir.mkdir(parents=True, exist_ok=True)
     with ws.catalog() as catalog:
-        catalog.execute("INSERT INTO rounds (round, state, target, started_at) VALUES (?, 'running', ?, ?)"
-                        " ON CONFLICT(round) DO UPDATE SET state = 'running'", (k, target, utc_now()))
+        start_round(catalog, k, target)
     candidates, accepted, precision, held_back, starved = 0, 0, None, 0, ()
     if k == 0:
         stages.gather_labelled(ws, config, target, notify)
@@ -211,13 +211,9 @@ def run_round(ws: Workspace, config: SelfTrainConfig, k: int, notify: Notify, tr
     result = RoundResult(k, run_id, label_counts(ws), accepted, candidates, val_accuracy, test.accuracy, precision,
                          test_images, labels, held_back, starved, smallest)
     (round_dir / "metrics.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
-    details = {"per_class": result.per_class, "test_images": test_images, "test_labels": labels,
-               "smallest_test_class": smallest, "held_back": held_back, "starved": list(starved)}
+    details = RoundDetails(result.per_class, test_images, labels, smallest, held_back, tuple(starved))
     with ws.catalog() as catalog:
-        catalog.execute(
-            "UPDATE rounds SET state='done', run_id=?, candidates=?, accepted=?, val_accuracy=?, test_accuracy=?,"
-            " pseudo_precision=?, details=?, ended_at=? WHERE round=?",
-            (run_id, candidates, accepted, val_accuracy, test.accuracy, precision, json.dumps(details), utc_now(), k))
+        finish_round(catalog, k, run_id, candidates, accepted, val_accuracy, test.accuracy, precision, details)
     notify(f"round {k}: test accuracy {test.accuracy:.3f} ({describe_test_labels(labels, test_images, smallest)}), "
            f"accepted {accepted}" + (f", pseudo-label precision {precision:.3f}" if precision is not None else ""))
     return result
@@ -258,9 +254,4 @@ def remaining_per_class(ws: Workspace, target: int) -> dict[str, int]:
 
 def label_counts(ws: Workspace) -> dict[str, dict[str, int]]:
     with ws.catalog() as catalog:
-        rows = catalog.all("SELECT class, label_source, COUNT(*) AS n FROM images WHERE status='accepted'"
-                           " GROUP BY class, label_source")
-    table: dict[str, dict[str, int]] = {}
-    for r in rows:
-        table.setdefault(r["class"], {})[r["label_source"]] = r["n"]
-    return table
+        return accepted_per_class_and_source(catalog)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from selftrain.cleaning import CleaningSummary, clean_query_labels
+from workspace.images import ImageStatus, LabelSource, count_per_class, return_for_curation
 from workspace.layout import Workspace
 
 Notify = Callable[[str], None]
@@ -41,12 +42,10 @@ def gather_candidates(ws: Workspace, config, missing: dict[str, int], notify: No
     if config.engine is None:
         return
     with ws.catalog() as catalog:
-        have = {r["class"]: r["n"] for r in catalog.all(
-            "SELECT class, COUNT(*) AS n FROM images WHERE status IN ('stored', 'accepted', 'unlabelled')"
-            " GROUP BY class")}
+        have = count_per_class(catalog, (ImageStatus.STORED, ImageStatus.ACCEPTED, ImageStatus.UNLABELLED))
     wanted = wanted_candidates(have, missing, config.candidate_factor)
     notify(f"round: crawling candidates ({', '.join(f'{n} {w}' for n, w in wanted.items())})")
-    crawl_classes(ws, config, wanted, "candidate")
+    crawl_classes(ws, config, wanted, LabelSource.CANDIDATE)
 
 
 def wanted_candidates(have: dict[str, int], missing: dict[str, int], factor: float) -> dict[str, int]:
@@ -149,8 +148,9 @@ def accept_query_labels(ws: Workspace, caps: dict[str, int], k: int, truth: dict
 
     decisions = []
     with ws.catalog() as catalog:
-        rows = catalog.all("SELECT id, path, class, source FROM images WHERE status = 'unlabelled' AND"
-                           " label_source = 'candidate' AND class IS NOT NULL ORDER BY added_at, id")
+        rows = catalog.all("SELECT id, path, class, source FROM images WHERE status = ? AND"
+                           " label_source = ? AND class IS NOT NULL ORDER BY added_at, id",
+                           (ImageStatus.UNLABELLED, LabelSource.CANDIDATE))
     room = dict(caps)
     for r in rows:
         take = room.get(r["class"], 0) > 0
@@ -159,10 +159,8 @@ def accept_query_labels(ws: Workspace, caps: dict[str, int], k: int, truth: dict
                                        None if take else "over_cap", truth.get(r["source"])))
     write_decisions(decisions, out)
     with ws.catalog() as catalog, catalog.transaction() as conn:
-        for d in decisions:
-            if d.accepted:
-                conn.execute("UPDATE images SET label_source = 'query', status = 'stored', round = ? WHERE id = ?",
-                             (k, d.image_id))
+        return_for_curation(conn, [(d.image_id, d.query_class, None, k) for d in decisions if d.accepted],
+                            LabelSource.QUERY)
     return len(rows), sum(d.accepted for d in decisions), precision_of(decisions)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from curation.hashing import ImageHashes, image_hashes, is_near_duplicate
 from curation.validate import ValidationLimits, open_normalized
 from training.errors import TrainingError
+from workspace.images import pin_test_split, release_test_split
 from workspace.importer import FoundFile, class_folders, import_labelled, iter_files
 from workspace.layout import Workspace
 
@@ -84,13 +85,8 @@ def import_clean_test_folder(ws: Workspace, folder: Path) -> CleanTestSummary:
     summary = import_labelled(ws, folder)
     sources = [FoundFile(p).source for p in files]
     with ws.catalog() as catalog, catalog.transaction() as conn:
-        released = conn.execute("UPDATE images SET split = NULL, status = 'stored', curated_path = NULL"
-                                " WHERE split = 'test' AND label_source != 'manual' AND status = 'accepted'"
-                                ).rowcount
-        for start in range(0, len(sources), 500):
-            chunk = sources[start:start + 500]
-            conn.execute(f"UPDATE images SET split = 'test' WHERE label_source = 'manual' AND status IN"
-                         f" ('stored', 'accepted') AND source IN ({','.join('?' * len(chunk))})", chunk)
+        released = release_test_split(conn)
+        pin_test_split(conn, sources)
     return CleanTestSummary(len(files), summary.new, released)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from training.errors import TrainingError
 from workspace.catalog import Catalog
+from workspace.images import LabelSource, reject_labels, return_for_curation
 from workspace.layout import Workspace
 
 MODES = ("agree", "pool")
@@ -34,7 +35,10 @@ DEFAULT_BALANCE = 1.5
 
 
 @dataclass(frozen=True)
-class Candidate:
+class PoolImage:
+    """An image in the pseudo-label pool (waiting for a teacher's label); `query_class` is the class
+    it was crawled for, None for an unlabelled pool image."""
+
     image_id: str
     path: str
     query_class: str | None
@@ -57,7 +61,7 @@ class LabelDecision:
 
 @dataclass(frozen=True)
 class PseudoSummary:
-    candidates: int
+    candidates: int                # images judged: the pool's size this step
     accepted: int
     per_class: dict[str, int]
     precision: float | None        # share of accepted whose true class is known and matches
@@ -79,11 +83,11 @@ def class_thresholds(probabilities: np.ndarray, labels: np.ndarray, class_names:
     return out
 
 
-def decide_labels(candidates: Sequence[Candidate], probabilities: np.ndarray, class_names: Sequence[str],
+def decide_labels(pool: Sequence[PoolImage], probabilities: np.ndarray, class_names: Sequence[str],
                   mode: str, threshold: float, caps: dict[str, int] | None = None,
                   errors: dict[int, str] | None = None, per_class: dict[str, float] | None = None,
                   balance: float | None = None) -> list[LabelDecision]:
-    """The acceptance rule, pure: no files, no model. Rows of `probabilities` follow `candidates`;
+    """The acceptance rule, pure: no files, no model. Rows of `probabilities` follow `pool`;
     `caps` is what each class still needs, `per_class` the classes' own thresholds."""
     if mode not in MODES:
         raise TrainingError(f"--mode must be agree or pool, got {mode!r}")
@@ -92,7 +96,7 @@ def decide_labels(candidates: Sequence[Candidate], probabilities: np.ndarray, cl
     errors, per_class = errors or {}, per_class or {}
     decisions: list[LabelDecision] = []
     eligible: dict[str, list[tuple[float, str, int]]] = {}
-    for row, item in enumerate(candidates):
+    for row, item in enumerate(pool):
         if row in errors:
             decisions.append(LabelDecision(item.image_id, item.path, item.query_class, None, 0.0, False,
                                            "unreadable", item.true_class))
@@ -148,7 +152,7 @@ def starved_classes(decisions: Sequence[LabelDecision], caps: dict[str, int] | N
     return tuple(n for n in class_names if (caps is None or caps.get(n, 0) > 0) and n not in accepted)
 
 
-def pending_candidates(catalog: Catalog, mode: str, truth: dict[str, str] | None = None) -> list[Candidate]:
+def pseudo_label_pool(catalog: Catalog, mode: str, truth: dict[str, str] | None = None) -> list[PoolImage]:
     """Images waiting for a label: unjudged round candidates / pool images, plus earlier pseudo
     rejections (a better teacher may accept them now). Agree mode needs a query class."""
     marks = ",".join("?" * len(PSEUDO_REJECTIONS))
@@ -157,7 +161,7 @@ def pending_candidates(catalog: Catalog, mode: str, truth: dict[str, str] | None
         f" status = 'unlabelled' OR (status = 'rejected' AND reason IN ({marks}))) ORDER BY added_at, id",
         PSEUDO_REJECTIONS)
     truth = truth or {}
-    return [Candidate(r["id"], r["path"], r["class"], truth.get(r["source"]), r["sha256"]) for r in rows
+    return [PoolImage(r["id"], r["path"], r["class"], truth.get(r["source"]), r["sha256"]) for r in rows
             if mode == "pool" or r["class"] is not None]
 
 
@@ -165,14 +169,10 @@ def apply_decisions(catalog: Catalog, decisions: Sequence[LabelDecision], round_
     """Accepted → label source `pseudo`, class = predicted, ready for train; others rejected.
     One transaction: a killed step leaves all of it or none."""
     with catalog.transaction() as conn:
-        for d in decisions:
-            if d.accepted:
-                conn.execute("UPDATE images SET class = ?, label_source = 'pseudo', status = 'stored', reason = NULL,"
-                             " confidence = ?, round = ?, split = NULL WHERE id = ?",
-                             (d.predicted, d.confidence, round_, d.image_id))
-            elif d.reason != "unreadable":
-                conn.execute("UPDATE images SET status = 'rejected', reason = ?, confidence = ?, round = ?"
-                             " WHERE id = ?", (d.reason, d.confidence, round_, d.image_id))
+        return_for_curation(conn, [(d.image_id, d.predicted, d.confidence, round_) for d in decisions if d.accepted],
+                            LabelSource.PSEUDO)
+        reject_labels(conn, [(d.image_id, d.reason, d.confidence, round_) for d in decisions
+                             if not d.accepted and d.reason != "unreadable"])
 
 
 def write_decisions(decisions: Sequence[LabelDecision], path: Path) -> None:
@@ -215,11 +215,11 @@ def pseudo_label(ws: Workspace, run_id: str, threshold: float, mode: str = "agre
     bundle = load_bundle(ws.models_dir / run_id)
     per_class = teacher_thresholds(ws, bundle, class_quantile) if per_class_thresholds else {}
     with ws.catalog() as catalog:
-        candidates = pending_candidates(catalog, mode, truth)
-    if not candidates:
+        pool = pseudo_label_pool(catalog, mode, truth)
+    if not pool:
         return PseudoSummary(0, 0, {}, None, None, starved_classes([], caps, bundle.class_names), per_class)
-    probabilities, errors = score_images(ws, bundle, [(c.sha256, ws.root / c.path) for c in candidates])
-    decisions = decide_labels(candidates, probabilities, bundle.class_names, mode, threshold, caps, errors,
+    probabilities, errors = score_images(ws, bundle, [(c.sha256, ws.root / c.path) for c in pool])
+    decisions = decide_labels(pool, probabilities, bundle.class_names, mode, threshold, caps, errors,
                               per_class, balance)
     path = (out_dir or ws.rounds_dir / str(round_)) / "decisions.csv"
     write_decisions(decisions, path)
@@ -229,5 +229,5 @@ def pseudo_label(ws: Workspace, run_id: str, threshold: float, mode: str = "agre
     for d in decisions:
         if d.accepted and d.predicted:
             counts[d.predicted] = counts.get(d.predicted, 0) + 1
-    return PseudoSummary(len(candidates), sum(counts.values()), counts, precision_of(decisions), path,
+    return PseudoSummary(len(pool), sum(counts.values()), counts, precision_of(decisions), path,
                          starved_classes(decisions, caps, bundle.class_names), per_class)

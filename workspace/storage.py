@@ -18,6 +18,7 @@ from pathlib import Path
 
 from workspace.catalog import Catalog, utc_now
 from workspace.imagecheck import DEFAULT_MAX_PIXELS, ImageInfo, InvalidImage, inspect_image
+from workspace.images import ImageStatus, arrival_status, label_source
 from workspace.layout import Workspace
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,16 @@ class IngestMeta:
 
     source: str                    # download URL, or the original file path for imports
     class_name: str | None         # None for unlabelled pool images
-    label_source: str              # manual | query | pseudo | candidate | none
+    label_source: str              # a workspace.images.LabelSource value
     page_url: str | None = None
     query: str | None = None
     engine: str | None = None
     candidate_id: int | None = None
     round: int | None = None
     confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        label_source(self.label_source)  # an unknown one raises before anything is stored
 
 
 @dataclass(frozen=True)
@@ -170,13 +174,11 @@ def _record(
         image_id = sha[:16] if not taken else derived_id(sha, meta.source)
         duplicate_of = None
         if reason is not None:
-            status = "rejected"
+            status = ImageStatus.REJECTED
         elif first is not None:
-            status, reason, duplicate_of = "duplicate", "exact_duplicate", first["id"]
-        else:
-            # candidates of a self-training round and pool images wait to be judged
-            judged = meta.class_name is not None and meta.label_source not in ("candidate", "none")
-            status = "stored" if judged else "unlabelled"
+            status, reason, duplicate_of = ImageStatus.DUPLICATE, "exact_duplicate", first["id"]
+        else:  # candidates of a self-training round and pool images wait to be judged
+            status = arrival_status(meta.class_name, meta.label_source)
         _insert(conn, image_id, sha, size, rel, info, status, reason, duplicate_of, meta)
     return IngestResult(image_id, status, reason, new=True)
 

@@ -1,7 +1,7 @@
 """What every engine plugin provides, plus the small pure helpers their parsers share.
 
 An engine never touches the browser: it builds URLs and turns page text (HTML or JSON) into
-Candidates. `crawler.scan` does the loading, scrolling, clicking and paging, asking the
+UrlProposals. `crawler.scan` does the loading, scrolling, clicking and paging, asking the
 engine for the next URL through `next_page_url(PagingState)`.
 """
 
@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from crawler.candidate import Candidate
+from crawler.proposal import UrlProposal
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class PagingState:
 
 
 class Engine(ABC):
-    """A search engine plugin: URLs in, candidates out; `paging` says how to go deeper."""
+    """A search engine plugin: URLs in, URL proposals out; `paging` says how to go deeper."""
 
     name: ClassVar[str]
     default_base_url: ClassVar[str]
@@ -53,7 +53,7 @@ class Engine(ABC):
         """The results page for `query`, starting `offset` results deep."""
 
     @abstractmethod
-    def parse(self, text: str, page_url: str) -> list[Candidate]:
+    def parse(self, text: str, page_url: str) -> list[UrlProposal]:
         """Every result in `text` (HTML or JSON), full-resolution first choice, in page order."""
 
     def next_page_url(self, state: PagingState) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from crawler.candidate import Candidate, make_candidate
+from crawler.proposal import UrlProposal, make_proposal
 from crawler.engines.base import (Engine, PagingState, build_url, first_img_src, has_class,
                                   parse_elements)
 
@@ -37,7 +37,7 @@ class BingEngine(Engine):
         # Overlap by one result: harmless for 1-based `first` (deduped), exact for 0-based mirrors.
         return self.async_url(state.base_url, state.query, max(1, state.results_seen))
 
-    def parse(self, text: str, page_url: str) -> list[Candidate]:
+    def parse(self, text: str, page_url: str) -> list[UrlProposal]:
         elements = parse_elements(text)
         found = []
         for index, element in enumerate(elements):
@@ -46,12 +46,12 @@ class BingEngine(Engine):
             meta = decode_m(element.attrs["m"])
             if meta is None:
                 continue
-            candidate = make_candidate(
+            proposal = make_proposal(
                 self.name, meta.get("murl"), meta.get("turl") or first_img_src(elements, index),
                 page_url, source_page=meta.get("purl"), title=meta.get("t"),
                 width=meta.get("mw") or meta.get("w"), height=meta.get("mh") or meta.get("h"))
-            if candidate:
-                found.append(candidate)
+            if proposal:
+                found.append(proposal)
         return found
 
 

@@ -6,7 +6,7 @@ import logging
 import re
 from urllib.parse import parse_qs, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
-from crawler.candidate import Candidate, make_candidate
+from crawler.proposal import UrlProposal, make_proposal
 from crawler.engines.base import Engine, PagingState, build_url, load_json, parse_elements, query_param
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class DuckDuckGoEngine(Engine):
         offset = int(query_param(state.last_url, "s") or 0) + len(results)  # no `next`: keep going
         return self.json_url(state.base_url, state.query, vqd, offset)
 
-    def parse(self, text: str, page_url: str) -> list[Candidate]:
+    def parse(self, text: str, page_url: str) -> list[UrlProposal]:
         data = load_json(text) if text.lstrip()[:1] in "{[" or "<" not in text[:200] else None
         results = data.get("results") if isinstance(data, dict) else data
         if not isinstance(results, list):
@@ -74,11 +74,11 @@ class DuckDuckGoEngine(Engine):
         for item in results:
             if not isinstance(item, dict):
                 continue
-            candidate = make_candidate(self.name, item.get("image"), item.get("thumbnail"), page_url,
+            proposal = make_proposal(self.name, item.get("image"), item.get("thumbnail"), page_url,
                                        source_page=item.get("url"), title=item.get("title"),
                                        width=item.get("width"), height=item.get("height"))
-            if candidate:
-                found.append(candidate)
+            if proposal:
+                found.append(proposal)
         return found
 
 

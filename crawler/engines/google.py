@@ -8,7 +8,7 @@ import html
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from crawler.candidate import Candidate, is_thumbnail_url, make_candidate
+from crawler.proposal import UrlProposal, is_thumbnail_url, make_proposal
 from crawler.engines.base import Engine, PagingState, build_url, first_img_src, parse_elements
 
 IMGRES_RE = re.compile(r"""imgres\?[^"'\s<>]*imgurl[^"'\s<>]*""")
@@ -37,30 +37,30 @@ return pressed;"""
     def next_page_url(self, state: PagingState) -> str | None:
         return self.results_url(state.base_url, state.query, state.results_seen)
 
-    def parse(self, text: str, page_url: str) -> list[Candidate]:
-        found: dict[str, Candidate] = {}
+    def parse(self, text: str, page_url: str) -> list[UrlProposal]:
+        found: dict[str, UrlProposal] = {}
         elements = parse_elements(text)
         for index, element in enumerate(elements):
             href = element.attrs.get("href", "")
             if element.tag == "a" and "imgres?" in href:
-                add(found, imgres_candidate(href, first_img_src(elements, index), page_url))
+                add(found, imgres_proposal(href, first_img_src(elements, index), page_url))
             elif element.tag == "img" and is_result_thumbnail(elements, index):
                 thumb = element.attrs.get("data-src") or element.attrs.get("src")
-                add(found, make_candidate(self.name, None, thumb, page_url, title=element.attrs.get("alt")))
+                add(found, make_proposal(self.name, None, thumb, page_url, title=element.attrs.get("alt")))
         for match in IMGRES_RE.finditer(text.replace("\\u003d", "=").replace("\\u0026", "&")):
-            add(found, imgres_candidate(html.unescape(match.group(0)), None, page_url))
+            add(found, imgres_proposal(html.unescape(match.group(0)), None, page_url))
         for url, height, width in INLINE_RE.findall(text):
             if not is_thumbnail_url(url):
-                add(found, make_candidate(self.name, url, None, page_url, width=width, height=height))
+                add(found, make_proposal(self.name, url, None, page_url, width=width, height=height))
         full = [c for c in found.values() if not c.is_thumbnail]
         full_thumbs = {c.thumbnail_url for c in full}
         return full + [c for c in found.values() if c.is_thumbnail and c.url not in full_thumbs]
 
 
-def imgres_candidate(href: str, thumbnail: str | None, page_url: str) -> Candidate | None:
+def imgres_proposal(href: str, thumbnail: str | None, page_url: str) -> UrlProposal | None:
     params = parse_qs(urlsplit(href).query)
     first = {k: v[0] for k, v in params.items() if v}
-    return make_candidate("google", first.get("imgurl"), thumbnail, page_url,
+    return make_proposal("google", first.get("imgurl"), thumbnail, page_url,
                           source_page=first.get("imgrefurl"), width=first.get("w"), height=first.get("h"))
 
 
@@ -77,6 +77,6 @@ def is_result_thumbnail(elements: list, index: int) -> bool:
     return False
 
 
-def add(found: dict[str, Candidate], candidate: Candidate | None) -> None:
-    if candidate and candidate.url not in found:
-        found[candidate.url] = candidate
+def add(found: dict[str, UrlProposal], proposal: UrlProposal | None) -> None:
+    if proposal and proposal.url not in found:
+        found[proposal.url] = proposal

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crawler.candidate import Candidate, make_candidate
+from crawler.proposal import UrlProposal, make_proposal
 from crawler.engines.base import Engine, PagingState, build_url, json_after, load_json
 
 MARKERS = ("imageSearchTabData=", "imageSearchTabData =")
@@ -22,20 +22,20 @@ class NaverEngine(Engine):
     def next_page_url(self, state: PagingState) -> str | None:
         return self.results_url(state.base_url, state.query, state.results_seen)
 
-    def parse(self, text: str, page_url: str) -> list[Candidate]:
+    def parse(self, text: str, page_url: str) -> list[UrlProposal]:
         blobs = [v for marker in MARKERS for v in json_after(text, marker)]
         if not blobs and text.lstrip()[:1] == "{":
             blobs = [load_json(text)]
         found, seen = [], set()
         for blob in blobs:
             for item in find_items(blob):
-                candidate = make_candidate(
+                proposal = make_proposal(
                     self.name, item.get("originalUrl"), item.get("thumb") or item.get("thumbnail"),
                     page_url, source_page=item.get("link") or item.get("sourceUrl"),
                     title=item.get("title"), width=item.get("orgWidth"), height=item.get("orgHeight"))
-                if candidate and candidate.url not in seen:
-                    seen.add(candidate.url)
-                    found.append(candidate)
+                if proposal and proposal.url not in seen:
+                    seen.add(proposal.url)
+                    found.append(proposal)
         return found
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote_plus, urlsplit
 
-from crawler.candidate import Candidate, absolute_url, is_thumbnail_url, make_candidate
+from crawler.proposal import UrlProposal, absolute_url, is_thumbnail_url, make_proposal
 from crawler.engines.base import Element, Engine, parse_elements
 from workspace.imagecheck import IMAGE_SUFFIXES
 
@@ -30,9 +30,9 @@ class PageEngine(Engine):
     def base(self, base_url: str | None) -> str:
         return base_url or ""
 
-    def parse(self, text: str, page_url: str) -> list[Candidate]:
+    def parse(self, text: str, page_url: str) -> list[UrlProposal]:
         elements = parse_elements(text)
-        found: dict[str, Candidate] = {}
+        found: dict[str, UrlProposal] = {}
         anchored: set[int] = set()
         for index, element in enumerate(elements):
             if element.tag == "a" and is_image_link(absolute_url(element.attrs.get("href"), page_url)):
@@ -40,7 +40,7 @@ class PageEngine(Engine):
                         and elements[i].tag == "img"]
                 anchored.update(imgs)
                 thumbs = [u for i in imgs for u in img_urls(elements[i])]
-                add(found, make_candidate(self.name, element.attrs["href"], thumbs[-1] if thumbs else None,
+                add(found, make_proposal(self.name, element.attrs["href"], thumbs[-1] if thumbs else None,
                                           page_url, source_page=page_url,
                                           title=element.attrs.get("title")))
         for index, element in enumerate(elements):
@@ -49,7 +49,7 @@ class PageEngine(Engine):
             urls = [u for u in img_urls(element) if absolute_url(u, page_url)]
             full = next((u for u in urls if not is_thumbnail_url(absolute_url(u, page_url))), None)
             thumb = next((u for u in reversed(urls) if u != full), None)
-            add(found, make_candidate(self.name, full, thumb, page_url, source_page=page_url,
+            add(found, make_proposal(self.name, full, thumb, page_url, source_page=page_url,
                                       title=element.attrs.get("alt"), width=element.attrs.get("width")
                                       if full and full == element.attrs.get("src") else None,
                                       height=element.attrs.get("height")
@@ -76,6 +76,6 @@ def is_image_link(url: str | None) -> bool:
     return bool(url) and urlsplit(url).path.lower().endswith(IMAGE_LINK_SUFFIXES)
 
 
-def add(found: dict[str, Candidate], candidate: Candidate | None) -> None:
-    if candidate and candidate.url not in found:
-        found[candidate.url] = candidate
+def add(found: dict[str, UrlProposal], proposal: UrlProposal | None) -> None:
+    if proposal and proposal.url not in found:
+        found[proposal.url] = proposal

@@ -38,10 +38,10 @@ def test_every_engine_collects_full_resolution_urls_beyond_the_first_page(engine
     full = [c for c in found if not c.is_thumbnail]
     assert len(full) == 25 > replica_site.config.per_page
     assert len({c.url for c in found}) == len(found)
-    for candidate in found:
-        assert truth[candidate.url]["class"] == "daisy"
-        assert candidate.is_thumbnail == (truth[candidate.url]["kind"] == "thumbnail")
-        assert candidate.engine == engine and candidate.query == "daisy photo"
+    for proposal in found:
+        assert truth[proposal.url]["class"] == "daisy"
+        assert proposal.is_thumbnail == (truth[proposal.url]["kind"] == "thumbnail")
+        assert proposal.engine == engine and proposal.query == "daisy photo"
 
 
 @pytest.mark.parametrize("engine", ["bing", "duckduckgo"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.candidate import Candidate
+from crawler.proposal import UrlProposal
 from crawler.crawl import CrawlConfig, crawl, read_url_list
 from crawler.errors import CrawlerError
 from crawler.http import HttpPolicy
@@ -78,7 +78,7 @@ def test_per_class_stops_at_n_valid_images_and_reports_shortfall(tmp_path: Path)
         urls = [server.url("/status/404"), server.url("/html.jpg")] + [server.url(f"/ok/{i}.jpg") for i in range(12)]
 
         def source(engine: str, query: str, base_url: str | None, limit: int):
-            return [Candidate(url=u, engine=engine, query=query) for u in urls[:limit]]
+            return [UrlProposal(url=u, engine=engine, query=query) for u in urls[:limit]]
 
         ws = init_workspace(tmp_path / "ws", ["a", "b"]).workspace
         config = CrawlConfig(engine="bing", per_class=4, http=HttpPolicy(allow_private=True, retries=0))

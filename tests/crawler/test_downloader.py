@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from crawler.candidate import Candidate
-from crawler.crawl import record_candidates
+from crawler.proposal import UrlProposal
+from crawler.crawl import queue_proposals
 from crawler.downloader import Downloader
 from crawler.http import HttpPolicy, check_url_allowed, FetchRefused, retry_after_seconds
 from tests.support.fault_server import FaultServer
@@ -38,7 +38,7 @@ def server():
 def download(tmp_path: Path, urls: list[str], policy: HttpPolicy = FAST) -> dict[str, dict]:
     ws = init_workspace(tmp_path / "ws", ["a"]).workspace
     with ws.catalog() as catalog:
-        record_candidates(catalog, "a", [Candidate(url=u, engine="urls") for u in urls], True)
+        queue_proposals(catalog, "a", [UrlProposal(url=u, engine="urls") for u in urls], True)
         with Downloader(ws, catalog, policy, workers=4) as downloader:
             downloader.download(downloader.pending())
         rows = {r["url"]: dict(r) for r in catalog.all("SELECT * FROM candidates")}
@@ -83,7 +83,7 @@ def test_stored_image_is_content_addressed_and_never_fetched_twice(tmp_path: Pat
     url = server.url("/ok/0.jpg")
     with ws.catalog() as catalog:
         for _ in range(2):
-            record_candidates(catalog, "a", [Candidate(url=url, engine="urls")], True)
+            queue_proposals(catalog, "a", [UrlProposal(url=url, engine="urls")], True)
             with Downloader(ws, catalog, FAST) as downloader:
                 downloader.download(downloader.pending())
         image = catalog.one("SELECT * FROM images")

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from crawler.candidate import is_thumbnail_url, make_candidate
+from crawler.proposal import is_thumbnail_url, make_proposal
 from crawler.engines import ENGINES, PagingState, get_engine
 from crawler.engines.duckduckgo import extract_vqd
 from crawler.errors import CrawlerError
@@ -41,9 +41,9 @@ def test_ordinary_image_urls_are_full_resolution():
 
 
 def test_a_result_with_only_a_thumbnail_becomes_a_flagged_thumbnail():
-    thumb = make_candidate("bing", None, "https://tse1.mm.bing.net/th?id=1", PAGE)
+    thumb = make_proposal("bing", None, "https://tse1.mm.bing.net/th?id=1", PAGE)
     assert thumb.is_thumbnail and thumb.url == "https://tse1.mm.bing.net/th?id=1"
-    assert make_candidate("bing", "data:image/png;base64,AAA", "data:image/png;base64,BBB", PAGE) is None
+    assert make_proposal("bing", "data:image/png;base64,AAA", "data:image/png;base64,BBB", PAGE) is None
 
 
 # --- Bing ------------------------------------------------------------------------------------
@@ -262,8 +262,8 @@ def test_parsers_read_the_replica_pages_completely(engine_name, replica_site):
     expected = {url for url, info in truth.items() if info["class"] == "roses"}
     found = crawl_without_browser(engine_name, replica_site.base_url, "roses")
     assert {c.url for c in found} == expected
-    for candidate in found:
-        assert candidate.is_thumbnail == (truth[candidate.url]["kind"] == "thumbnail")
+    for proposal in found:
+        assert proposal.is_thumbnail == (truth[proposal.url]["kind"] == "thumbnail")
 
 
 def test_google_replica_links_hidden_until_mousedown_read_as_thumbnails_without_a_browser(replica_site):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -27,12 +28,25 @@ def _wait_running_with_progress(ws_path: Path, job_id: int, timeout: float = 60)
     raise AssertionError("the detached crawl made no progress")
 
 
+def _open_gate_once_cancelling(ws_path: Path, job_id: int, server: FaultServer) -> threading.Thread:
+    """The gated downloads end only after `jobs cancel` has marked the job: however slow the
+    machine, the cancel lands while the crawl still has work left."""
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and get_job(open_workspace(ws_path), job_id).state == "running":
+            time.sleep(0.05)
+        server.gate.set()
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
 @pytest.mark.slow
 def test_detach_list_logs_cancel_and_resume(run_cli, tmp_path: Path) -> None:
-    count = 40
+    count, fast = 40, 4
     with FaultServer(images=images(count)) as server:
         url_file = tmp_path / "urls.txt"
-        url_file.write_text("".join(server.url(f"/slow/{i}.jpg?ms=200") + "\n" for i in range(count)))
+        url_file.write_text("".join(server.url(f"/{'ok' if i < fast else 'gate'}/{i}.jpg") + "\n" for i in range(count)))
         ws_path = tmp_path / "ws"
         init_workspace(ws_path, ["a"])
         args = ("crawl", ws_path, "--urls", url_file, "--class", "a", "--allow-private", "--workers", "2")
@@ -42,8 +56,10 @@ def test_detach_list_logs_cancel_and_resume(run_cli, tmp_path: Path) -> None:
         _wait_running_with_progress(ws_path, 1)
         listing = run_cli("jobs", ws_path)
         assert "running" in listing.stdout and "crawl" in listing.stdout
+        opener = _open_gate_once_cancelling(ws_path, 1, server)
         cancelled = run_cli("jobs", "cancel", ws_path, "1")
         assert cancelled.returncode == 0, cancelled.stderr
+        opener.join(timeout=120)
         job = wait_for_job(open_workspace(ws_path), 1, timeout=60)
         assert job.state == "cancelled"
         with sqlite3.connect(ws_path / "catalog.sqlite") as conn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import random
 import signal
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, make_jpeg
+from tests.conftest import REPO
 from tests.crawler.test_crawl import images
 from tests.reliability.test_bad_inputs import check_consistent
 from tests.support.fault_server import FaultServer
@@ -133,7 +135,11 @@ def round_started(ws: Path, k: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.training
-def test_sigkill_a_self_training_round_then_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_killed_mid_round_resumes_and_ends_like_a_clean_run(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo end to end (`make demo`'s path, small size), SIGKILLed while round 1 is under way:
+    the resumed run leaves no browser behind, labels nothing twice, and prints and stores what a
+    clean run does. (One demo run serves both checks: the suite cannot afford two.)"""
     from tests.conftest import chromium_available
     from tests.support.orphans import MARKER_ENV, kill_all, wait_for_no_browsers
 
@@ -156,14 +162,49 @@ def test_sigkill_a_self_training_round_then_resume(tmp_path: Path, monkeypatch: 
     orphans = wait_for_no_browsers(marker, timeout=10)
     kill_all(orphans)
     assert orphans == [], f"the killed round left browser processes running: {orphans}"
-    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"})
     assert resumed.returncode == 0, resumed.stderr
+    check_demo_output(resumed.stdout)
     with sqlite3.connect(ws / "catalog.sqlite") as conn:
         assert conn.execute("SELECT round, state FROM rounds ORDER BY round").fetchall() == [(0, "done"), (1, "done")]
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("SELECT COUNT(*) FROM images WHERE label_source='pseudo' AND split != 'train'"
-                            ).fetchone()[0] == 0
         labelled = conn.execute("SELECT COUNT(*) FROM images WHERE round IS NOT NULL"
                                 " AND label_source IN ('pseudo', 'query')").fetchone()[0]
         assert labelled == conn.execute("SELECT SUM(accepted) FROM rounds").fetchone()[0]  # none labelled twice
+    check_demo_workspace(ws)
     check_consistent(ws)
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600)  # resumes: nothing to redo
+    assert again.returncode == 0 and "round 0:" not in again.stdout
+
+
+def check_demo_output(stdout: str) -> None:
+    """What the demo prints at its end, however it got there."""
+    assert "self-training rounds" in stdout and "report:" in stdout
+    assert "raw crawl, same budget" in stdout and "gain of self-training over the raw crawl" in stdout
+    assert "McNemar p = " in stdout  # the gain is judged on paired test images, not printed bare
+    assert "test: manual labels, 12" in stdout  # the clean bundled test set, not query labels
+
+
+def check_demo_workspace(ws: Path) -> None:
+    """The demo's two rounds in the catalog, the run folders and the report."""
+    report = ws / "reports" / "index.html"
+    assert report.is_file() and "Self-training rounds" in report.read_text()
+    with sqlite3.connect(ws / "catalog.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM images WHERE label_source='pseudo' AND split != 'train'"
+                            ).fetchone()[0] == 0
+        grown = conn.execute("SELECT COUNT(*) FROM images WHERE round = 1 AND label_source IN ('pseudo', 'query')"
+                             " AND split = 'train'").fetchone()[0]
+        assert grown > 0  # round 1 grew train (by pseudo-labels, or by query labels when its teacher is too weak)
+        taken = conn.execute("SELECT COUNT(*) FROM images WHERE round = 1 AND label_source IN ('pseudo', 'query')"
+                             ).fetchone()[0]
+        assert taken == conn.execute("SELECT accepted FROM rounds WHERE round = 1").fetchone()[0]
+        assert {r[0] for r in conn.execute("SELECT DISTINCT label_source FROM images WHERE split = 'test'")} == {"manual"}
+        engines = {r[0] for r in conn.execute("SELECT DISTINCT engine FROM images WHERE engine IS NOT NULL")}
+        assert engines == {"bing"}
+    with open(ws / "rounds" / "1" / "decisions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(r["true_class"] for r in rows)  # the replica knows every candidate's truth
+    test0 = json.loads((ws / "models" / "round-0" / "metrics.json").read_text())["test"]["images"]
+    test1 = json.loads((ws / "models" / "round-1" / "metrics.json").read_text())["test"]["images"]
+    assert test0 == test1  # the same frozen test split judged both rounds

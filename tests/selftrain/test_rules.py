@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from selftrain.cleaning import find_off_class
-from training.pseudo_label import Candidate, class_thresholds, decide_labels, starved_classes
+from training.pseudo_label import PoolImage, class_thresholds, decide_labels, starved_classes
 
 CLASSES = ["a", "b", "c"]
 
 
 def test_one_over_predicted_class_cannot_swallow_the_round() -> None:
     """The pool-mode failure: 95 of 107 confident pseudo-labels went to one class."""
-    items = [Candidate(str(i), f"p{i}", None) for i in range(40)]
+    items = [PoolImage(str(i), f"p{i}", None) for i in range(40)]
     rows = [(0.97, 0.02, 0.01)] * 30 + [(0.05, 0.93, 0.02)] * 6 + [(0.04, 0.04, 0.92)] * 4
     decisions = decide_labels(items, np.array(rows), CLASSES, "pool", 0.5, caps={"a": 50, "b": 50, "c": 50},
                               balance=1.5)
@@ -25,7 +25,7 @@ def test_one_over_predicted_class_cannot_swallow_the_round() -> None:
 
 
 def test_a_class_without_confident_candidates_is_reported_not_made_up_for() -> None:
-    items = [Candidate(str(i), f"p{i}", "a" if i < 10 else "b") for i in range(12)]
+    items = [PoolImage(str(i), f"p{i}", "a" if i < 10 else "b") for i in range(12)]
     rows = [(0.95, 0.03, 0.02)] * 10 + [(0.3, 0.4, 0.3)] * 2
     caps = {"a": 10, "b": 10, "c": 10}
     decisions = decide_labels(items, np.array(rows), CLASSES, "agree", 0.5, caps=caps, balance=1.5)
@@ -34,7 +34,7 @@ def test_a_class_without_confident_candidates_is_reported_not_made_up_for() -> N
 
 
 def test_each_class_needs_its_own_threshold_above_the_floor() -> None:
-    items = [Candidate("1", "p1", "a"), Candidate("2", "p2", "b"), Candidate("3", "p3", "a")]
+    items = [PoolImage("1", "p1", "a"), PoolImage("2", "p2", "b"), PoolImage("3", "p3", "a")]
     rows = np.array([(0.8, 0.1, 0.1), (0.1, 0.8, 0.1), (0.4, 0.3, 0.3)])
     decisions = {d.image_id: d for d in decide_labels(items, rows, CLASSES, "agree", 0.5,
                                                        per_class={"a": 0.9, "b": 0.7})}

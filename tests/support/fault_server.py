@@ -6,6 +6,7 @@
 Routes (the last path segment names an image in `images` where one is needed):
     /ok/<name>                 200 image/jpeg
     /slow/<name>?ms=N          200 after N ms
+    /gate/<name>               200 once the test opens `server.gate` (or the server stops)
     /drip/<name>               one byte every 0.5 s
     /hang/<name>               headers, then nothing
     /flaky/<name>?fail=N       500 for the first N hits, then 200
@@ -51,6 +52,7 @@ class FaultServer:
         self.completed: Counter[str] = Counter()   # bodies fully written
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.gate = threading.Event()   # /gate/ requests wait for it: a test decides when they end
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._server.handle_error = _quiet_handle_error  # type: ignore[method-assign]
@@ -131,6 +133,11 @@ class FaultServer:
 
             def route_slow(self, name: str, query: dict, path: str) -> None:
                 server._stop.wait(int(query.get("ms", "500")) / 1000)
+                self.route_ok(name, query, path)
+
+            def route_gate(self, name: str, query: dict, path: str) -> None:
+                while not (server.gate.wait(0.1) or server._stop.is_set()):
+                    pass
                 self.route_ok(name, query, path)
 
             def route_drip(self, name: str, query: dict, path: str) -> None:

@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 
 from training.errors import TrainingError
-from training.pseudo_label import Candidate, LabelDecision, decide_labels
+from training.pseudo_label import PoolImage, LabelDecision, decide_labels
 
 CLASSES = ["a", "b", "c"]
 
 
-def candidates(query: list[str | None]) -> list[Candidate]:
-    return [Candidate(f"id{k}", f"path{k}", q, true_class=f"true{k}") for k, q in enumerate(query)]
+def pool_images(query: list[str | None]) -> list[PoolImage]:
+    return [PoolImage(f"id{k}", f"path{k}", q, true_class=f"true{k}") for k, q in enumerate(query)]
 
 
 def test_agree_mode_every_reason_with_every_field() -> None:
-    items = candidates(["a", "a", "b", "c", "a"])
+    items = pool_images(["a", "a", "b", "c", "a"])
     probs = np.array([(0.9, 0.05, 0.05),    # agrees, confident: accepted
                       (0.1, 0.8, 0.1),      # teacher says b, crawled for a
                       (0.3, 0.4, 0.3),      # b but under the floor
@@ -36,25 +36,25 @@ def test_agree_mode_every_reason_with_every_field() -> None:
 
 def test_exactly_at_a_class_threshold_is_enough() -> None:
     probs = np.array([(0.25, 0.5, 0.25)], dtype=np.float64)
-    [decision] = decide_labels(candidates([None]), probs, CLASSES, "pool", 0.5, per_class={"b": 0.5})
+    [decision] = decide_labels(pool_images([None]), probs, CLASSES, "pool", 0.5, per_class={"b": 0.5})
     assert decision.accepted and decision.reason is None and decision.threshold == 0.5
 
 
 def test_pool_mode_takes_the_top_class_whatever_the_query() -> None:
     probs = np.array([(0.1, 0.8, 0.1), (0.1, 0.1, 0.8)])
-    decisions = decide_labels(candidates(["a", None]), probs, CLASSES, "pool", 0.5)
+    decisions = decide_labels(pool_images(["a", None]), probs, CLASSES, "pool", 0.5)
     assert [(d.predicted, d.accepted, d.reason) for d in decisions] == [("b", True, None), ("c", True, None)]
 
 
 def test_unreadable_rows_are_decisions_too() -> None:
     probs = np.array([(0.9, 0.05, 0.05), (np.nan, np.nan, np.nan), (0.05, 0.05, 0.9)])
-    decisions = decide_labels(candidates(["a", "b", "c"]), probs, CLASSES, "agree", 0.5, errors={1: "truncated"})
+    decisions = decide_labels(pool_images(["a", "b", "c"]), probs, CLASSES, "agree", 0.5, errors={1: "truncated"})
     assert decisions[1] == LabelDecision("id1", "path1", "b", None, 0.0, False, "unreadable", "true1", 0.0)
     assert decisions[0].accepted and decisions[2].accepted  # the rows after it are still judged
 
 
 def test_caps_take_the_most_confident_first_ties_by_id() -> None:
-    items = [Candidate(i, f"p{i}", "a") for i in ("z", "y", "x", "w")]
+    items = [PoolImage(i, f"p{i}", "a") for i in ("z", "y", "x", "w")]
     probs = np.array([(0.7, 0.2, 0.1), (0.9, 0.05, 0.05), (0.7, 0.2, 0.1), (0.8, 0.1, 0.1)])
     decisions = decide_labels(items, probs, CLASSES, "agree", 0.5, caps={"a": 3, "b": 0})
     assert {d.image_id: (d.accepted, d.reason) for d in decisions} == {
@@ -65,17 +65,17 @@ def test_caps_take_the_most_confident_first_ties_by_id() -> None:
 
 def test_a_class_that_needs_nothing_takes_nothing() -> None:
     probs = np.array([(0.9, 0.05, 0.05)] * 2 + [(0.05, 0.9, 0.05)])
-    decisions = decide_labels(candidates(["a", "a", "b"]), probs, CLASSES, "agree", 0.5, caps={"a": 0, "b": 5})
+    decisions = decide_labels(pool_images(["a", "a", "b"]), probs, CLASSES, "agree", 0.5, caps={"a": 0, "b": 5})
     assert [(d.accepted, d.reason) for d in decisions] == [(False, "over_cap"), (False, "over_cap"), (True, None)]
-    negative = decide_labels(candidates(["a"]), probs[:1], CLASSES, "agree", 0.5, caps={"a": -3})
+    negative = decide_labels(pool_images(["a"]), probs[:1], CLASSES, "agree", 0.5, caps={"a": -3})
     assert negative[0].reason == "over_cap"
-    missing = decide_labels(candidates(["c"]), np.array([(0.0, 0.0, 1.0)]), CLASSES, "agree", 0.5, caps={"a": 1})
+    missing = decide_labels(pool_images(["c"]), np.array([(0.0, 0.0, 1.0)]), CLASSES, "agree", 0.5, caps={"a": 1})
     assert missing[0].reason == "over_cap"  # a class not in caps needs nothing
 
 
 def test_balance_caps_an_over_predicted_class_with_its_own_reason() -> None:
     probs = np.array([(0.9, 0.05, 0.05)] * 5 + [(0.05, 0.9, 0.05)] * 2)
-    items = candidates([None] * 7)
+    items = pool_images([None] * 7)
     decisions = decide_labels(items, probs, CLASSES, "pool", 0.5, caps={"a": 4, "b": 9, "c": 9}, balance=1.0)
     # needs: a 4 (of 5 eligible), b 2, c 0; median of (4, 2, 0) is 2, so a may take 2
     assert [d.reason for d in decisions] == [None, None, "balance_cap", "balance_cap", "over_cap", None, None]
@@ -91,12 +91,12 @@ def test_balance_caps_an_over_predicted_class_with_its_own_reason() -> None:
 ])
 def test_bad_settings_are_one_line_with_the_value(mode: str, threshold: float, message: str) -> None:
     with pytest.raises(TrainingError, match=message):
-        decide_labels(candidates(["a"]), np.array([(1.0, 0.0, 0.0)]), CLASSES, mode, threshold)
+        decide_labels(pool_images(["a"]), np.array([(1.0, 0.0, 0.0)]), CLASSES, mode, threshold)
 
 
 def test_a_threshold_of_one_accepts_only_certainty() -> None:
     probs = np.array([(1.0, 0.0, 0.0), (0.99, 0.01, 0.0)])
-    decisions = decide_labels(candidates(["a", "a"]), probs, CLASSES, "agree", 1.0)
+    decisions = decide_labels(pool_images(["a", "a"]), probs, CLASSES, "agree", 1.0)
     assert [d.accepted for d in decisions] == [True, False]
 
 
@@ -107,6 +107,6 @@ def test_a_threshold_of_one_accepts_only_certainty() -> None:
 ])
 def test_the_balance_median_counts_only_classes_that_still_need_images(caps, taken_a: int) -> None:
     probs = np.array([(0.9, 0.05, 0.05)] * 5 + [(0.05, 0.9, 0.05)])
-    decisions = decide_labels(candidates([None] * 6), probs, CLASSES, "pool", 0.5, caps=caps, balance=1.0)
+    decisions = decide_labels(pool_images([None] * 6), probs, CLASSES, "pool", 0.5, caps=caps, balance=1.0)
     assert sum(d.accepted and d.predicted == "a" for d in decisions) == taken_a
     assert sum(d.accepted and d.predicted == "b" for d in decisions) == 1

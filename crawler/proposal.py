@@ -1,4 +1,5 @@
-"""One image an engine proposes, and the rule for telling thumbnails from full-resolution URLs."""
+"""One image URL an engine proposes (`UrlProposal`), and the rule for telling thumbnails from
+full-resolution URLs. A proposal the crawl records becomes a `candidates` row: the download queue."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ THUMBNAIL_PATH_PATTERNS = (
 
 
 @dataclass(frozen=True)
-class Candidate:
+class UrlProposal:
     """A proposed image: `url` is full resolution unless `is_thumbnail` says it is only a preview."""
 
     url: str
@@ -76,10 +77,10 @@ def to_int(value: object) -> int | None:
     return number if number > 0 else None
 
 
-def make_candidate(engine: str, full: object, thumbnail: object, page_url: str, *,
-                   source_page: object = None, title: object = None, width: object = None,
-                   height: object = None) -> Candidate | None:
-    """One result -> a Candidate: full resolution when it exists, else a flagged thumbnail, else None."""
+def make_proposal(engine: str, full: object, thumbnail: object, page_url: str, *,
+                  source_page: object = None, title: object = None, width: object = None,
+                  height: object = None) -> UrlProposal | None:
+    """One result -> a UrlProposal: full resolution when it exists, else a flagged thumbnail, else None."""
     full_url = absolute_url(full, page_url)
     thumb_url = absolute_url(thumbnail, page_url)
     if thumb_url and is_data_uri(thumb_url):
@@ -87,9 +88,9 @@ def make_candidate(engine: str, full: object, thumbnail: object, page_url: str, 
     common = dict(engine=engine, page_url=absolute_url(source_page, page_url),
                   title=str(title).strip() if isinstance(title, str) and title.strip() else None)
     if full_url and not is_thumbnail_url(full_url):
-        return Candidate(url=full_url, thumbnail_url=thumb_url, width=to_int(width),
+        return UrlProposal(url=full_url, thumbnail_url=thumb_url, width=to_int(width),
                          height=to_int(height), **common)
     preview = thumb_url or (full_url if full_url and not is_data_uri(full_url) else None)
     if preview is None:
         return None
-    return Candidate(url=preview, thumbnail_url=preview, is_thumbnail=True, **common)
+    return UrlProposal(url=preview, thumbnail_url=preview, is_thumbnail=True, **common)
