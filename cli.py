@@ -7,7 +7,6 @@ Heavy libraries (TensorFlow, Selenium) are imported inside the commands that nee
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
@@ -22,16 +21,26 @@ except ImportError:  # pragma: no cover - older typer with click installed
     from click import exceptions as click_exceptions
 from rich.markup import escape
 
+from crawler import commands as crawler_commands
+from curation import commands as curation_commands
+from curation import report_commands
+from demo import commands as demo_commands
+from replica import commands as replica_commands
+from selftrain import commands as selftrain_commands
+from training import commands as training_commands
 from workspace import __version__, console
+from workspace import commands as workspace_commands
+from workspace import doctor_commands, runs_commands
 from workspace.errors import HarvestError
 
-# Each package contributes its commands through a `register(app)` in its commands module.
+# Each package contributes its commands through a `register(app)` in its commands module; the
+# order here is the order of `harvest --help`.
 COMMAND_MODULES = (
-    "workspace.commands", "workspace.runs_commands", "workspace.doctor_commands",
-    "crawler.commands", "crawler.replica.commands",
-    "curation.commands", "curation.report_commands",
-    "training.commands", "selftrain.commands",
-    "demo.commands",
+    workspace_commands, runs_commands, doctor_commands,
+    crawler_commands, replica_commands,
+    curation_commands, report_commands,
+    training_commands, selftrain_commands,
+    demo_commands,
 )
 
 app = typer.Typer(
@@ -62,13 +71,7 @@ def main(
 
 
 def register_commands() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name or name.startswith(f"{exc.name}."):
-                continue  # that package has no commands yet
-            raise
+    for module in COMMAND_MODULES:
         module.register(app)
 
 

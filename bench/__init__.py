@@ -1,1 +1,1 @@
-"""Harvest benchmarks against the peers it replaces (owner: helper G). See BENCHMARKS.md."""
+"""Harvest benchmarks against the peers it replaces. See BENCHMARKS.md."""

@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None, help="keep the workspaces in this folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from crawler.replica import ReplicaConfig, ReplicaSite
+    from replica import ReplicaConfig, ReplicaSite
 
     start = time.monotonic()
 

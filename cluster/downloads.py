@@ -18,11 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from crawler.downloader import Downloader, DownloadSummary, Outcome, Progress, Tally
+from crawler.downloader import Downloader, DownloadSummary, Outcome, Tally
 from crawler.http import HostLimiter, HttpPolicy, fetch_to_file, make_session
 from workspace.catalog import Catalog, utc_now
 from workspace.imagecheck import ImageInfo, InvalidImage, inspect_image
 from workspace.layout import Workspace
+from workspace.progress import Progress
 from workspace.storage import place_blob, record_blob, sha256_file
 
 log = logging.getLogger(__name__)

@@ -1,1 +1,2 @@
-"""Crawler: search-engine plugins, the browser driver, the replica site, the downloader, jobs."""
+"""Crawler: search-engine plugins, the browser driver, the downloader, jobs (only what crawls; the
+replica search site the tests and demo crawl is the top-level `replica` package)."""

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
 from workspace import console
 from workspace.layout import open_workspace
+from workspace.tables import engine_yield_table
+
+if TYPE_CHECKING:
+    from crawler.crawl import CrawlSummary
 
 DirArg = Annotated[Path, typer.Argument(help="Workspace folder.")]
 
@@ -46,7 +48,7 @@ def crawl(
     from crawler.browser import BrowserConfig
     from crawler.crawl import CrawlConfig, crawl as run_crawl
     from crawler.http import HttpPolicy
-    from crawler.jobs import JobReporter, start_job
+    from crawler.jobs import JobControl, run_as_job
     from workspace.config import build_stage_config, parse_class_list
 
     ws = open_workspace(directory)
@@ -62,44 +64,36 @@ def crawl(
         "http": HttpPolicy(allow_private=allow_private, read_timeout=timeout, deadline=deadline,
                            max_bytes=int(max_size_mb * 1_000_000), max_pixels=ws_config.max_pixels),
     }, section="crawl")
-    if detach:
-        argv = [a for a in sys.argv[1:] if a != "--detach"]
-        job = start_job(ws, "crawl", argv)
-        console.info(f"started job {job.id} (pid {job.pid}); follow it with "
-                     f"`python cli.py jobs logs {directory} {job.id} --follow`")
+
+    def work(job: JobControl) -> CrawlSummary:
+        with console.progress_bar("crawling") as bar:
+            def progress(done: int, total: int | None = None) -> None:
+                bar(done, total)
+                job.progress(done, total)
+            return run_crawl(ws, config, progress=progress, cancel=job.cancel, job_id=job.job_id)
+
+    run = run_as_job(ws, "crawl", sys.argv[1:], work, crawl_outcome, detach=detach)
+    if run.detached:
+        console.info(f"started job {run.detached.id} (pid {run.detached.pid}); follow it with "
+                     f"`python cli.py jobs logs {directory} {run.detached.id} --follow`")
         return
-    cancel = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
-    with ws.catalog() as catalog:
-        reporter = JobReporter.attach(catalog, "crawl", sys.argv[1:])
-        try:
-            with console.progress_bar("crawling") as bar:
-                def progress(done: int, total: int | None = None) -> None:
-                    bar(done, total)
-                    reporter.progress(done, total)
-                summary = run_crawl(ws, config, progress=progress, cancel=cancel, job_id=reporter.job_id)
-        except BaseException as exc:
-            reporter.finish("cancelled" if isinstance(exc, KeyboardInterrupt) else "failed", str(exc))
-            raise
-        reporter.finish("cancelled" if summary.cancelled else "done",
-                        f"downloaded {summary.downloaded}, shortfall {summary.shortfall}")
-    _print_summary(summary)
+    _print_summary(run.result)
 
 
-def _print_summary(summary) -> None:
+def crawl_outcome(summary: CrawlSummary) -> tuple[str, str]:
+    """The crawl job's final state and message."""
+    return ("cancelled" if summary.cancelled else "done",
+            f"downloaded {summary.downloaded}, shortfall {summary.shortfall}")
+
+
+def _print_summary(summary: CrawlSummary) -> None:
     table = Table(title="crawl")
     for column in ("class", "target", "before", "now", "shortfall"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for c in summary.classes:
         table.add_row(c.name, str(c.target), str(c.before), str(c.after), str(c.shortfall))
     console.show(table)
-    engines = Table(title="per-engine yield")
-    for column in ("engine", "URLs found", "full-res share", "downloaded", "unique", "failed by reason"):
-        engines.add_column(column)
-    for y in summary.engines:
-        engines.add_row(y.engine, str(y.found), f"{y.full_resolution_share:.0%}", str(y.downloaded),
-                        str(y.unique), ", ".join(f"{k} {v}" for k, v in sorted(y.failed.items())) or "-")
-    console.show(engines)
+    console.show(engine_yield_table(summary.engines))
     if summary.retried:
         console.info(f"retried {sum(summary.retried.values())} earlier failures the current settings allow ("
                      + ", ".join(f"{k} {v}" for k, v in sorted(summary.retried.items())) + ")")

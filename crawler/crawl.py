@@ -24,16 +24,16 @@ from crawler.errors import BrowserError, CrawlerError
 from crawler.http import HttpPolicy
 from crawler.requeue import requeue_failures
 from workspace.catalog import Catalog, utc_now
-from workspace.config import KNOWN_ENGINES, WorkspaceConfig
+from workspace.config import WorkspaceConfig, known_engines
 from workspace.images import VALID_STATUSES, ImageStatus, LabelSource, count_in_class, label_source
 from workspace.layout import Workspace
 from workspace.manifest import EngineYield, engine_yield
+from workspace.progress import Progress
 from workspace.stage_runs import stage_run
 from workspace.storage import clean_temp
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 # (engine name, query, base_url, limit) -> URL proposals in result order
 ProposalSource = Callable[[str, str, str | None, int], Iterable[UrlProposal]]
 
@@ -59,8 +59,8 @@ class CrawlConfig:
 
     def __post_init__(self) -> None:
         label_source(self.label_source)  # an unknown one: one clear line, before anything is stored
-        if self.engine is not None and self.engine not in KNOWN_ENGINES:
-            raise CrawlerError(f"unknown engine {self.engine!r}; known: {', '.join(KNOWN_ENGINES)}")
+        if self.engine is not None and self.engine not in known_engines():
+            raise CrawlerError(f"unknown engine {self.engine!r}; known: {', '.join(known_engines())}")
         if self.per_class is not None and self.per_class < 1:
             raise CrawlerError(f"--per-class must be >= 1, got {self.per_class}")
         if self.workers < 1 or self.workers > 64:
@@ -146,8 +146,9 @@ class BrowserSource:
         self.config, self.stack, self.driver = config, stack, None
 
     def __call__(self, engine_name: str, query: str, base_url: str | None, limit: int) -> Iterable[UrlProposal]:
-        from crawler.browser import open_browser, search_candidates
+        from crawler.browser import open_browser
         from crawler.engines import get_engine
+        from crawler.scan import search_candidates
 
         engine = get_engine(engine_name)
         if self.driver is None:

@@ -12,7 +12,6 @@ import sqlite3
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -26,11 +25,11 @@ from crawler.requeue import policy_record
 from curation.ingest_analysis import Checked, analysis_key, cache_path, check_download, store_analysis, workspace_resize_spec
 from workspace.catalog import Catalog, utc_now
 from workspace.layout import Workspace
+from workspace.progress import Progress
 from workspace.storage import IngestMeta, IngestResult, place_blob, record_in, sha256_file, temp_path
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 SKIP_REASONS = frozenset({"robots_noai", "private_address", "blocked_address", "bad_url"})
 BATCH = 64              # fates per catalog transaction ...
 FLUSH_SECONDS = 0.5     # ... or fewer, when this long has passed since the last

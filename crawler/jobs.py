@@ -12,19 +12,24 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from crawler.errors import CrawlerError
 from workspace.catalog import Catalog, utc_now
 from workspace.layout import Workspace
+from workspace.progress import Progress
 from workspace.storage import pid_alive
 
 CLI = Path(__file__).resolve().parents[1] / "cli.py"
 JOB_ENV = "HARVEST_JOB_ID"
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+DETACH_FLAG = "--detach"
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,44 @@ class JobReporter:
     def finish(self, state: str, message: str | None = None) -> None:
         self.catalog.execute("UPDATE jobs SET state = ?, message = ?, ended_at = ? WHERE id = ?",
                              (state, (message or "")[:500] or None, utc_now(), self.job_id))
+
+
+@dataclass(frozen=True)
+class JobControl:
+    """What the work of a job gets: the event SIGTERM sets, and where to report progress."""
+
+    job_id: int
+    cancel: threading.Event
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class JobRun(Generic[Result]):
+    """How a command ran: in the background (`detached` is its job) or here (`result`)."""
+
+    detached: JobInfo | None = None
+    result: Result | None = None
+
+
+def run_as_job(ws: Workspace, kind: str, argv: list[str], work: Callable[[JobControl], Result],
+               outcome: Callable[[Result], tuple[str, str]], *, detach: bool = False) -> JobRun[Result]:
+    """Run a command as a row of `jobs`: with `detach`, start `python cli.py ARGV` (without
+    --detach) in the background and return at once; otherwise run `work` here, with SIGTERM
+    setting its cancel event, its progress reported to the row, and the row finished with
+    `outcome(result)` = (state, message), or as failed / cancelled when `work` raises."""
+    if detach:
+        return JobRun(detached=start_job(ws, kind, [a for a in argv if a != DETACH_FLAG]))
+    cancel = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    with ws.catalog() as catalog:
+        reporter = JobReporter.attach(catalog, kind, argv)
+        try:
+            result = work(JobControl(reporter.job_id, cancel, reporter.progress))
+        except BaseException as exc:
+            reporter.finish("cancelled" if isinstance(exc, KeyboardInterrupt) else "failed", str(exc))
+            raise
+        reporter.finish(*outcome(result))
+    return JobRun(result=result)
 
 
 def list_jobs(ws: Workspace) -> list[JobInfo]:

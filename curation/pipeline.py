@@ -16,7 +16,6 @@ import os
 import shutil
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -41,11 +40,10 @@ from workspace.imagecheck import DEFAULT_MAX_PIXELS
 from workspace.images import (JUDGED_EACH_CURATE, SPLITS, UNJUDGED_LABELS, ImageStatus, Verdicts, record_verdicts,
                               reject_flagged, reject_many, rejected_by_reason)
 from workspace.layout import Workspace
+from workspace.progress import Progress
 from workspace.stage_runs import StageRun, last_params, stage_run
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from workspace import console
+from workspace.tables import print_rounds
 
 
 def demo(
@@ -17,7 +18,6 @@ def demo(
 ) -> None:
     """Run the whole pipeline offline on the bundled photos and print the round table."""
     from demo.run import DemoConfig, run_demo
-    from selftrain.commands import print_rounds
 
     result = run_demo(DemoConfig(workspace=workspace, fresh=fresh, size=size), notify=console.info)
     print_rounds(result.summary, result.class_names)

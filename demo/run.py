@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from crawler.replica import ReplicaConfig, ReplicaSite
+from replica import ReplicaConfig, ReplicaSite
 from curation.report import build_report
 from selftrain.loop import SelfTrainConfig, SelfTrainSummary, self_train
 from workspace.errors import WorkspaceError

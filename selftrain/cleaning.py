@@ -15,7 +15,6 @@ probability of their query class; nothing is deleted.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +23,12 @@ import numpy as np
 from training.data import LabelledImage
 from workspace.images import reject_many
 from workspace.layout import Workspace
+from workspace.progress import Progress
 from workspace.stage_runs import has_finished, record_finished_run
 
 STAGE = "clean-labels"
 REASON = "likely_off_class"
 OWN_FACTOR = 0.5
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
-from selftrain.compare import PairedComparison
 from workspace import console
 from workspace.layout import open_workspace
+from workspace.tables import print_rounds
 
 DirArg = Annotated[Path, typer.Argument(help="Workspace folder.")]
 
@@ -73,46 +72,6 @@ def stage_locks(ws, stages: tuple[str, ...], wait: bool):
         for stage in stages:
             stack.enter_context(writer_lock(ws, stage, wait=wait, on_wait=console.warn))
         yield
-
-
-def print_rounds(summary, class_names: list[str]) -> None:
-    """The round table, what its test can be trusted for, and the gain over the raw crawl."""
-    from selftrain.loop import describe_test_labels
-
-    table = Table(title="self-training rounds")
-    for column in ("round", *class_names, "accepted", "test accuracy", "pseudo-label precision"):
-        table.add_column(column, justify="right")
-    for r in summary.rounds:
-        cells = []
-        for name in class_names:
-            sources = r.per_class.get(name, {})
-            pseudo = sources.get("pseudo", 0)
-            cells.append(f"{sum(sources.values())}" + (f" ({pseudo} pseudo)" if pseudo else ""))
-        table.add_row(str(r.round), *cells, str(r.accepted), f"{r.test_accuracy:.3f}",
-                      "-" if r.pseudo_precision is None else f"{r.pseudo_precision:.3f}")
-    base = summary.baseline
-    if base is not None:
-        table.add_row("raw crawl, same budget", *(f"{base.per_class.get(n, 0)} (train)" for n in class_names), "-",
-                      f"{base.test_accuracy:.3f}",
-                      "-" if base.label_precision is None else f"{base.label_precision:.3f} (labels)")
-    console.show(table)
-    if summary.rounds:
-        last = summary.rounds[-1]
-        console.info(describe_test_labels(last.test_labels, last.test_images, last.smallest_test_class))
-        held_back = summary.rounds[0].held_back
-        if held_back:
-            console.info(f"round 0 held back {held_back} likely off-class query labels (see the report)")
-        if summary.comparison is not None:
-            console.info(describe_gain(summary.comparison))
-
-
-def describe_gain(c: PairedComparison) -> str:
-    """The gain over the raw crawl, with what a paired test on these test images makes of it."""
-    verdict = ("a real difference" if c.significant
-               else "within the noise of this test set: it cannot tell these two apart")
-    return (f"gain of self-training over the raw crawl: {c.gain * 100:+.1f} points ({c.accuracy_a:.3f} vs "
-            f"{c.accuracy_b:.3f} on the same {c.images} test images; right only after self-training "
-            f"{c.only_a}, only with the raw crawl {c.only_b}: McNemar p = {c.p_value:.2f}, {verdict})")
 
 
 def pseudo_label_command(

@@ -5,17 +5,15 @@ from scratch it trains the same small CNN per fold on pixels."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import numpy as np
 
 from training.data import LabelledImage, pixel_dataset
 from training.features import FeatureSpec, cached_features
 from training.preprocess import InputSpec, load_batch
+from workspace.progress import Progress
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]
 
 
 def fold_indices(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +15,7 @@ from training.scoring import score_images
 from training.selection import RunChoice
 from workspace.dataset import curate_state, latest_version
 from workspace.layout import Workspace
-
-Progress = Callable[[int, int], None]
+from workspace.progress import Progress
 
 
 @dataclass(frozen=True)

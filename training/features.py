@@ -24,11 +24,11 @@ import numpy as np
 from training.preprocess import InputSpec, load_batch
 from workspace.catalog import utc_now
 from workspace.layout import Workspace
+from workspace.progress import Progress
 
 log = logging.getLogger(__name__)
 
 Extractor = Callable[[np.ndarray], np.ndarray]      # (n, s, s, c) uint8 -> (n, dims) float32
-Progress = Callable[[int, int], None]
 BATCH = 64
 
 

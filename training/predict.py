@@ -15,9 +15,9 @@ from training.preprocess import InputSpec
 from training.scoring import score_files
 from training.selection import RunChoice, choose_run
 from training.tf_setup import quiet_tensorflow
+from workspace.imagecheck import IMAGE_SUFFIXES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from training.preprocess import load_batch
-
-Progress = Callable[[int, int], None]
+from workspace.progress import Progress
 
 
 def score_files(bundle, paths: Sequence[Path], batch_size: int = 64) -> tuple[np.ndarray, dict[int, str]]:

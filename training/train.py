@@ -30,11 +30,11 @@ from training.tf_setup import quiet_tensorflow
 from workspace.catalog import utc_now
 from workspace.dataset import require_finished_curate
 from workspace.layout import Workspace
+from workspace.progress import Progress
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-Progress = Callable[[int, int], None]
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 

@@ -12,12 +12,13 @@ from rich.table import Table
 from workspace import console
 from rich.markup import escape
 
-from workspace.config import KNOWN_ENGINES, ConfigError, parse_class_list, parse_split, validate_workspace_config
+from workspace.config import ConfigError, known_engines, parse_class_list, parse_split, validate_workspace_config
 from workspace.dataset import curate_state
 from workspace.importer import import_labelled, import_unlabelled
 from workspace.layout import init_workspace, open_workspace, read_queries_file
 from workspace.lock import writer_lock
 from workspace.manifest import class_status, engine_yield, export_manifest
+from workspace.tables import engine_yield_table
 
 DirArg = Annotated[Path, typer.Argument(help="Workspace folder, e.g. datasets/flowers.")]
 
@@ -28,16 +29,16 @@ def init(
     queries: Annotated[Optional[Path], typer.Option(
         "--queries", help="File of 'class: query one; query two' lines (default query = class name).")] = None,
     target: Annotated[int, typer.Option(help="Images wanted per class.", min=1)] = 100,
-    engines: Annotated[str, typer.Option(help=f"Engines to crawl, in order: {','.join(KNOWN_ENGINES)}.")] = "bing",
+    engines: Annotated[str, typer.Option(help=f"Engines to crawl, in order: {','.join(known_engines())}.")] = "bing",
     image_size: Annotated[int, typer.Option(help="Curated image size in pixels.")] = 224,
     split: Annotated[str, typer.Option(help="train,val,test ratios.")] = "0.8,0.1,0.1",
 ) -> None:
     """Create a workspace (an existing one is reported, never overwritten)."""
     names = parse_class_list(classes)
     engine_list = tuple(e.strip() for e in engines.split(",") if e.strip())
-    unknown = [e for e in engine_list if e not in KNOWN_ENGINES]
+    unknown = [e for e in engine_list if e not in known_engines()]
     if unknown or not engine_list:
-        raise ConfigError(f"--engines must name known engines ({', '.join(KNOWN_ENGINES)}), got {engines!r}")
+        raise ConfigError(f"--engines must name known engines ({', '.join(known_engines())}), got {engines!r}")
     query_map = read_queries_file(queries) if queries else None
     result = init_workspace(directory, names, query_map, target=target, engines=engine_list,
                             image_size=image_size, split=parse_split(split))
@@ -124,13 +125,7 @@ def status(
         console.warn("no test split: make one with `curate DIR --split 0.8,0.1,0.1` (classes without test "
                      "images get a test share)")
     if yields:
-        engines = Table(title="per-engine yield")
-        for column in ("engine", "URLs found", "full-res share", "downloaded", "unique", "failed by reason"):
-            engines.add_column(column)
-        for y in yields:
-            engines.add_row(y.engine, str(y.found), f"{y.full_resolution_share:.0%}", str(y.downloaded),
-                            str(y.unique), ", ".join(f"{k} {v}" for k, v in sorted(y.failed.items())) or "-")
-        console.out.print(engines)
+        console.out.print(engine_yield_table(yields))
     for job in jobs:
         console.info(f"job {job['id']} ({job['kind']}) is {job['state']}")
 

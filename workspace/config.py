@@ -22,7 +22,6 @@ from workspace.imagecheck import DEFAULT_MAX_PIXELS
 from workspace.names import check_distinct, normalize_class_name
 
 CONFIG_NAME = "harvest.json"
-KNOWN_ENGINES = ("bing", "duckduckgo", "naver", "google", "page")
 
 T = TypeVar("T")
 
@@ -60,10 +59,11 @@ class WorkspaceConfig:
         if not self.classes:
             raise ConfigError("a workspace needs at least one class")
         check_distinct(c.name for c in self.classes)
-        unknown = [e for e in self.engines if e not in KNOWN_ENGINES]
+        known = known_engines()
+        unknown = [e for e in self.engines if e not in known]
         if unknown:
             raise ConfigError(
-                f"unknown engine {unknown[0]!r}; known: {', '.join(KNOWN_ENGINES)}"
+                f"unknown engine {unknown[0]!r}; known: {', '.join(known)}"
             )
         validate_split(self.split)
         if not 16 <= self.image_size <= 4096:
@@ -271,6 +271,14 @@ def save_config(config: WorkspaceConfig, path: Path) -> None:
         raise ConfigError(f"not saving {path}: {exc}") from None
     tmp.write_text(text + "\n", "utf-8")
     tmp.replace(path)
+
+
+def known_engines() -> tuple[str, ...]:
+    """The engine names, in the registry's order: crawler/engines/__init__.py is the one list
+    (imported here on use, like the stage configs above, so the workspace layer loads alone)."""
+    from crawler.engines import ENGINES
+
+    return tuple(ENGINES)
 
 
 def stage_config_class(section: str) -> type:

@@ -195,7 +195,7 @@ def check_engines(base_url: str | None, query: str, remote: str | None = None,
 
 
 def engine_check(driver: Any, engine: Any, base_url: str | None, query: str, limit: int) -> Check:
-    from crawler.browser import search_candidates
+    from crawler.scan import search_candidates
     from workspace.errors import HarvestError
 
     try:

@@ -25,6 +25,12 @@ CHECK_SIDE = 256
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "bmp": "bmp",
               "tiff": "tif", "ico": "ico", "heif": "heic", "avif": "avif"}
 DECODABLE = {"jpeg", "png", "gif", "webp", "bmp", "tiff", "ico"}
+# The one list of image file-name suffixes: the photo formats above that Harvest decodes, for
+# picking files out of a folder by name (predict's inputs). Icons decode too but are not photos,
+# so a folder's .ico files are not picked. Ingest never goes by a name: it sniffs the bytes. Two
+# narrower or wider lists say what they mean instead: `crawler.engines.page.IMAGE_LINK_SUFFIXES`
+# and `replica.results.SERVED_TYPES`.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 class InvalidImage(HarvestError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +14,10 @@ from workspace.catalog import Catalog
 from workspace.config import ClassSpec, validate_class_name
 from workspace.errors import ConfigError, WorkspaceError
 from workspace.layout import Workspace, sync_classes
+from workspace.progress import Progress
 from workspace.storage import IngestMeta, clean_temp, ingest_file, sha256_file
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What every engine plugin provides, plus the small pure helpers their parsers share.
 
 An engine never touches the browser: it builds URLs and turns page text (HTML or JSON) into
-UrlProposals. `crawler.browser` does the loading, scrolling, clicking and paging, asking the
+UrlProposals. `crawler.scan` does the loading, scrolling, clicking and paging, asking the
 engine for the next URL through `next_page_url(PagingState)`.
 """
 

@@ -12,20 +12,26 @@ from crawler.engines.base import (Engine, PagingState, build_url, first_img_src,
 log = logging.getLogger(__name__)
 
 ASYNC_COUNT = 35
+# The page structure the parser reads; the replica's Bing pages (replica/pages/bing.py) are built
+# from the same names so the two cannot drift apart.
+SEARCH_PATH = "/images/search"
+ASYNC_PATH = "/images/async"  # the HTML fragments Bing's infinite scroll fetches
+RESULT_CLASS = "iusc"  # <a class="iusc" m="{JSON}">: one result
+MORE_CLASS = "btn_seemore"  # the "See more images" button
 
 
 class BingEngine(Engine):
     name = "bing"
     default_base_url = "https://www.bing.com"
     paging = "fetch"
-    more_selectors = ("a.btn_seemore", "input.btn_seemore", ".mm_seemore a", ".btn_seemore")
+    more_selectors = (f"a.{MORE_CLASS}", f"input.{MORE_CLASS}", ".mm_seemore a", f".{MORE_CLASS}")
 
     def results_url(self, base_url: str, query: str, offset: int = 0) -> str:
-        return build_url(base_url, "/images/search", {"q": query, "first": offset + 1})
+        return build_url(base_url, SEARCH_PATH, {"q": query, "first": offset + 1})
 
     def async_url(self, base_url: str, query: str, first: int, count: int = ASYNC_COUNT) -> str:
         """The HTML fragment Bing's own infinite scroll fetches."""
-        return build_url(base_url, "/images/async", {"q": query, "first": first, "count": count})
+        return build_url(base_url, ASYNC_PATH, {"q": query, "first": first, "count": count})
 
     def next_page_url(self, state: PagingState) -> str | None:
         # Overlap by one result: harmless for 1-based `first` (deduped), exact for 0-based mirrors.
@@ -35,7 +41,7 @@ class BingEngine(Engine):
         elements = parse_elements(text)
         found = []
         for index, element in enumerate(elements):
-            if element.tag != "a" or not has_class(element, "iusc") or "m" not in element.attrs:
+            if element.tag != "a" or not has_class(element, RESULT_CLASS) or "m" not in element.attrs:
                 continue
             meta = decode_m(element.attrs["m"])
             if meta is None:

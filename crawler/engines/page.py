@@ -8,8 +8,12 @@ from urllib.parse import quote_plus, urlsplit
 
 from crawler.proposal import UrlProposal, absolute_url, is_thumbnail_url, make_proposal
 from crawler.engines.base import Element, Engine, parse_elements
+from workspace.imagecheck import IMAGE_SUFFIXES
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".avif")
+# A link whose path ends like this points at an image: every suffix Harvest decodes plus AVIF,
+# which sites serve; such a URL is proposed and ingest records its fate (not decodable) rather
+# than the crawler never seeing it.
+IMAGE_LINK_SUFFIXES = IMAGE_SUFFIXES + (".avif",)
 LAZY_ATTRS = ("data-src", "data-original", "data-lazy-src", "data-full", "data-large", "data-hi-res")
 SRCSET_ITEM = re.compile(r"\s*(\S+)(?:\s+([\d.]+)([wx]))?\s*(?:,|$)")
 
@@ -69,7 +73,7 @@ def img_urls(element: Element) -> list[str]:
 
 
 def is_image_link(url: str | None) -> bool:
-    return bool(url) and urlsplit(url).path.lower().endswith(IMAGE_EXTENSIONS)
+    return bool(url) and urlsplit(url).path.lower().endswith(IMAGE_LINK_SUFFIXES)
 
 
 def add(found: dict[str, UrlProposal], proposal: UrlProposal | None) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from crawler.replica import ReplicaConfig, ReplicaSite
+from replica import ReplicaConfig, ReplicaSite
 
 REPLICA_CLASSES = {"daisy": 32, "roses": 24, "wild_tulips": 16}
 

@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from crawler import browser
-from crawler.browser import BrowserConfig, open_browser, resolve_binary, resolve_driver, search_candidates
+from crawler.browser import BrowserConfig, open_browser, resolve_binary, resolve_driver
+from crawler.scan import search_candidates
 from crawler.engines import ENGINES
 from crawler.errors import BrowserError, CrawlerError
 
@@ -62,7 +63,7 @@ def test_skip_continues_deeper(browser_driver, replica_site):
 
 
 def test_zero_full_resolution_results_log_a_clear_warning(browser_driver, replica_site, caplog):
-    with caplog.at_level(logging.WARNING, logger="crawler.browser"):
+    with caplog.at_level(logging.WARNING, logger="crawler.scan"):
         found = list(search_candidates(browser_driver, ENGINES["google"], "no such class",
                                        base_url=replica_site.base_url, limit=10, settle_timeout=0.3))
     assert found == []

@@ -139,7 +139,7 @@ def test_sigkill_mid_crawl_then_resume_loses_nothing_and_refetches_nothing(tmp_p
 @pytest.mark.browser
 @pytest.mark.skipif(not chromium_available(), reason="needs chromium and chromedriver")
 def test_crawl_bing_replica_through_real_chromium(run_cli, tmp_path: Path) -> None:
-    from crawler.replica import ReplicaConfig, ReplicaSite
+    from replica import ReplicaConfig, ReplicaSite
 
     folder = tmp_path / "photos"
     for cls in ("cats", "dogs"):

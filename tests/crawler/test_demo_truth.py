@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crawler.replica import ReplicaConfig, ReplicaSite
+from replica import ReplicaConfig, ReplicaSite
 from demo.run import OFFCLASS, SERVED, replica_truth
 from tests.conftest import make_jpeg
 from workspace.layout import init_workspace, open_workspace

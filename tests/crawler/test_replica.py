@@ -19,7 +19,7 @@ from PIL import Image
 
 from crawler.engines import ENGINES
 from crawler.errors import CrawlerError
-from crawler.replica import ReplicaConfig, ReplicaSite
+from replica import ReplicaConfig, ReplicaSite
 from tests.support.pipes import readline_within
 
 REPO = Path(__file__).resolve().parents[2]

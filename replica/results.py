@@ -17,9 +17,12 @@ from pathlib import Path
 from PIL import Image
 
 from crawler.errors import CrawlerError
-from crawler.replica.config import ReplicaConfig
+from replica.config import ReplicaConfig
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"}
+# What the replica serves, with its Content-Type: the formats every browser shows (no TIFF), a
+# subset of workspace.imagecheck.IMAGE_SUFFIXES. Other files in its folder are not served.
+SERVED_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
+                ".webp": "image/webp", ".bmp": "image/bmp"}
 KINDS = ("original", "duplicate", "reencoded", "offclass", "broken", "thumbnail")
 
 
@@ -141,7 +144,7 @@ def scan_folder(folder: Path) -> dict[str, list[Path]]:
     if not folder.is_dir():
         raise CrawlerError(f"replica folder not found: {folder}")
     files = {
-        sub.name: sorted(p for p in sub.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        sub.name: sorted(p for p in sub.rglob("*") if p.is_file() and p.suffix.lower() in SERVED_TYPES)
         for sub in sorted(folder.iterdir()) if sub.is_dir() and not sub.name.startswith(".")
     }
     files = {name: found for name, found in files.items() if found}

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from html import escape
 
-from crawler.replica.pages import PageContext, Response, attr, document, html_response
-from crawler.replica.results import ReplicaItem
+from crawler.engines.bing import ASYNC_PATH, MORE_CLASS, RESULT_CLASS, SEARCH_PATH
+from replica.pages import PageContext, Response, attr, document, html_response
+from replica.results import ReplicaItem
 
 STYLE = (".dgControl_list{list-style:none;padding:0}.dgControl_list li{display:block;"
          "width:180px;height:150px;margin:4px}.mm_seemore{display:none;text-align:center}")
@@ -19,12 +20,12 @@ SCRIPT = """(function () {
   function load() {
     if (busy || done) return;
     busy = true;
-    fetch('/images/async?q=' + encodeURIComponent(query) + '&first=' + next + '&count=' + count +
+    fetch('%(async_path)s?q=' + encodeURIComponent(query) + '&first=' + next + '&count=' + count +
           '&mmasync=1').then(function (r) { return r.text(); }).then(function (t) {
-      var n = (t.match(/class="iusc"/g) || []).length;
+      var n = (t.match(/class="%(result_class)s"/g) || []).length;
       if (n === 0) { done = true; } else { list.insertAdjacentHTML('beforeend', t); next += n; loads++; }
       busy = false;
-      more.style.display = (!done && loads % 3 === 0) ? 'block' : 'none';
+      more.style.display = (!done && loads %% 3 === 0) ? 'block' : 'none';
     }, function () { busy = false; });
   }
   window.addEventListener('scroll', function () {
@@ -34,7 +35,7 @@ SCRIPT = """(function () {
   more.querySelector('a').addEventListener('click', function (e) {
     e.preventDefault(); more.style.display = 'none'; load();
   });
-})();"""
+})();""" % {"async_path": ASYNC_PATH, "result_class": RESULT_CLASS}
 
 
 def result_item(ctx: PageContext, item: ReplicaItem, position: int) -> str:
@@ -43,8 +44,8 @@ def result_item(ctx: PageContext, item: ReplicaItem, position: int) -> str:
     if item.has_full:
         meta["murl"] = ctx.url(item.full_path)
     return (f'<li data-idx="{position}"><div class="iuscp isv"><div class="imgpt">'
-            f'<a class="iusc" style="height:120px;width:160px" m="{attr(json.dumps(meta))}" '
-            f'href="/images/search?view=detailV2&amp;id={item.token}">'
+            f'<a class="{RESULT_CLASS}" style="height:120px;width:160px" m="{attr(json.dumps(meta))}" '
+            f'href="{SEARCH_PATH}?view=detailV2&amp;id={item.token}">'
             f'<div class="img_cont hoff"><img class="mimg" src="{attr(meta["turl"])}" '
             f'alt="{attr(item.title)}" height="120" width="160"></div></a>'
             f'<div class="img_info hon"><span class="nowrap">{item.width} x {item.height} · jpeg'
@@ -59,12 +60,12 @@ def page_items(ctx: PageContext, first: int, count: int) -> str:
 def search_page(ctx: PageContext) -> Response:
     first = ctx.int_param("first", 1, minimum=1)
     listing = page_items(ctx, first, ctx.per_page)
-    shown = listing.count('class="iusc"')
+    shown = listing.count(f'class="{RESULT_CLASS}"')
     body = (f'<div id="b_content"><h1>{escape(ctx.query)}</h1>'
             f'<div id="mmComponent_images_1" class="dgControl" data-nextfirst="{first + shown}" '
             f'data-count="{ctx.per_page}" data-query="{attr(ctx.query)}">'
             f'<ul class="dgControl_list">{listing}</ul></div>'
-            f'<div class="mm_seemore"><a class="btn_seemore" href="#">See more images</a></div></div>')
+            f'<div class="mm_seemore"><a class="{MORE_CLASS}" href="#">See more images</a></div></div>')
     return html_response(document(f"{ctx.query} - Search Images", body, SCRIPT, STYLE))
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from crawler.replica.results import ReplicaItem
+from replica.results import ReplicaItem
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from crawler.replica.results import ReplicaItem
+from replica.results import SERVED_TYPES, ReplicaItem
 
 THUMB_SIZE = 160
 BROKEN_HTML = (b"<!DOCTYPE html><html><head><title>Page not found</title></head>"
                b"<body><h1>Sorry, this image is no longer available</h1></body></html>")
-CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
-                 ".webp": "image/webp", ".bmp": "image/bmp"}
 
 
 def full_image(item: ReplicaItem) -> tuple[int, str, bytes]:
@@ -25,7 +23,7 @@ def full_image(item: ReplicaItem) -> tuple[int, str, bytes]:
         return 404, "text/html; charset=utf-8", BROKEN_HTML
     if item.kind == "reencoded":
         return 200, "image/jpeg", reencoded(item.file)
-    content_type = CONTENT_TYPES.get(item.file.suffix.lower(), "application/octet-stream")
+    content_type = SERVED_TYPES.get(item.file.suffix.lower(), "application/octet-stream")
     return 200, content_type, item.file.read_bytes()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import urlencode
 
-from crawler.replica.pages import PageContext, Response, attr, document, html_response, json_response
+from replica.pages import PageContext, Response, attr, document, html_response, json_response
 
 STYLE = ".tile--img{display:block;width:180px;height:150px;margin:4px}"
 SCRIPT = """(function () {

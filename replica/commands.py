@@ -27,7 +27,7 @@ def replica(
     seed: Annotated[int, typer.Option(help="Seed for the noise and the result order.")] = 0,
 ) -> None:
     """Serve FOLDER through pages built like Bing, DuckDuckGo, Naver, Google and a plain gallery."""
-    from crawler.replica import ReplicaConfig, ReplicaSite
+    from replica import ReplicaConfig, ReplicaSite
 
     config = ReplicaConfig(folder=folder, per_page=per_page, offclass_share=offclass_share,
                            duplicate_share=duplicate_share, reencoded_share=reencoded_share,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from crawler.replica.pages import PageContext, Response, attr, document, html_response
+from replica.pages import PageContext, Response, attr, document, html_response
 
 STYLE = (".tile_item{display:block;width:180px;height:150px;margin:4px}"
          "._viewer{display:none;position:fixed;top:0;left:0;background:#000}")

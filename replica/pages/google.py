@@ -8,7 +8,7 @@ import json
 from html import escape
 from urllib.parse import urlencode
 
-from crawler.replica.pages import PageContext, Response, attr, document, html_response
+from replica.pages import PageContext, Response, attr, document, html_response
 
 STYLE = ".isv-r{display:block;width:180px;height:150px;margin:4px}.YstHxe{display:none}"
 PIXEL = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="

@@ -3,8 +3,8 @@ placeholder, and thumbnails linking to the full image file."""
 
 from __future__ import annotations
 
-from crawler.replica.pages import PageContext, Response, attr, document, html_response
-from crawler.replica.results import ReplicaItem
+from replica.pages import PageContext, Response, attr, document, html_response
+from replica.results import ReplicaItem
 
 PIXEL = "data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
 

@@ -10,17 +10,18 @@ from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from crawler.engines import bing as bing_engine
 from crawler.errors import CrawlerError
-from crawler.replica import media
-from crawler.replica.config import ReplicaConfig
-from crawler.replica.pages import PageContext, Response, html_response, json_response
-from crawler.replica.pages import bing, duckduckgo, gallery, google, naver
-from crawler.replica.results import ReplicaItem, ResultIndex
+from replica import media
+from replica.config import ReplicaConfig
+from replica.pages import PageContext, Response, html_response, json_response
+from replica.pages import bing, duckduckgo, gallery, google, naver
+from replica.results import ReplicaItem, ResultIndex
 
 log = logging.getLogger(__name__)
 
 SEARCH_ROUTES = {
-    "/images/search": bing.search_page, "/images/async": bing.async_page,
+    bing_engine.SEARCH_PATH: bing.search_page, bing_engine.ASYNC_PATH: bing.async_page,
     "/i.js": duckduckgo.results_json, "/search.naver": naver.search_page,
     "/search": google.search_page, "/imgres": google.imgres_page, "/gallery": gallery.gallery_page,
 }

@@ -1,6 +1,6 @@
 """The replica search site: local pages built like each engine's, for tests, demos and benchmarks."""
 
-from crawler.replica.config import ReplicaConfig
-from crawler.replica.server import ReplicaSite
+from replica.config import ReplicaConfig
+from replica.server import ReplicaSite
 
 __all__ = ["ReplicaConfig", "ReplicaSite"]
