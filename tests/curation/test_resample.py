@@ -90,3 +90,4 @@ def test_crop_hashes_match_pillow_on_shared_photos() -> None:
         if crop_hashes(image) != pillow_crop_hashes(image):
             mismatched.append(path.name)
     assert mismatched == []
+
