@@ -50,23 +50,16 @@ def image_hashes(image: Image.Image) -> ImageHashes:
 def grey_hashes(grey: Image.Image) -> ImageHashes:
     """pHash and dHash of a greyscale image and of its mirror, bit for bit imagehash's
     `phash`/`dhash` (LANCZOS to 32x32 or 9x8, DCT, low 8x8 above their median; neighbours
-    compared). The two small copies are Pillow's resizes done as matrix products
-    (curation.resample); Pillow's resampling is mirror-symmetric, so the mirror's small copy is
-    the small copy reversed, and both pHashes come from one batched DCT."""
-    pixels = np.asarray(grey, dtype=np.float64)
-    small = resize_grid(pixels, _full_axis(pixels.shape[0], 32), _full_axis(pixels.shape[1], 32))[0, 0]
-    strip = resize_grid(pixels, _full_axis(pixels.shape[0], 8), _full_axis(pixels.shape[1], 9))[0, 0]
+    compared), from two small resizes: Pillow's resampling is mirror-symmetric, so the mirror's
+    small copy is the small copy reversed, and both pHashes come from one batched DCT."""
+    small = np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    strip = np.asarray(grey.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
     dct = scipy.fft.dct(scipy.fft.dct(np.stack([small, small[:, ::-1]]), axis=1), axis=2)
     low = dct[:, :8, :8].reshape(2, 64)
     phash, phash_flip = _hex(low > np.median(low, axis=1, keepdims=True))
     mirrored = strip[:, ::-1]
     dhash, dhash_flip = _hex(np.stack([strip[:, 1:] > strip[:, :-1], mirrored[:, 1:] > mirrored[:, :-1]]))
     return ImageHashes(phash=phash, phash_flip=phash_flip, dhash=dhash, dhash_flip=dhash_flip)
-
-
-def _full_axis(size: int, out: int) -> np.ndarray:
-    """LANCZOS weights of a whole axis, as a stack of one (what resize_grid takes)."""
-    return lanczos_weights(size, 0.0, float(size), out)[None]
 
 
 def _hex(bits: np.ndarray) -> list[str]:
