@@ -4,8 +4,8 @@ Pillow resizes in two passes (horizontal, then vertical), each a convolution wit
 coefficients (22 fractional bits) rounded and clipped to 8 bits. Written as a matrix of those
 integer coefficients per axis, a pass is one matrix product: every product and partial sum is an
 integer below 2**53, so float64 arithmetic (BLAS, any summation order) gives Pillow's result bit
-for bit. Many small outputs of one image (the 32x32 and 9x8 hash inputs, the 18 crop boxes)
-then cost a few products instead of a Pillow call each. Coefficients are computed as Pillow's
+for bit. The 18 crop boxes of one image (curation.hashing) then cost two products per scale
+instead of a Pillow call each. Coefficients are computed as Pillow's
 `precompute_coeffs` does (same operations, in the same order) and cached per axis geometry.
 """
 
