@@ -65,7 +65,7 @@ def fixed_point_pass(products: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _blas() -> ThreadpoolController:
     """One BLAS thread for these products: they are small, and analysis already runs one process
-    per core; OpenBLAS's own threads made them ~40x slower on a loaded machine (12 us to set)."""
+    per core; OpenBLAS's own threads made them 6-20x slower on a loaded machine (12 us to set)."""
     return ThreadpoolController()
 
 
