@@ -10,10 +10,13 @@ For the confirming pixel check, each image keeps a 32x32 grey thumbnail (1,024 b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft
 from PIL import Image
+
+from curation.resample import lanczos_weights, resize_grid
 
 BOX_SCALES = (0.92, 0.86)
 BOX_POSITIONS = (0.0, 0.5, 1.0)
@@ -67,22 +70,28 @@ def _hex(bits: np.ndarray) -> list[str]:
 
 def crop_hashes(image: Image.Image) -> str:
     """pHashes of the boxes: per scale, the 3x3 grid of positions in row order. Computed as
-    imagehash's pHash (32x32 LANCZOS, DCT, 8x8 low frequencies above their median), all boxes in
-    one batch from a BOX_SOURCE-pixel grey copy, which keeps 18 hashes cheap."""
+    imagehash's pHash (32x32 LANCZOS, DCT, 8x8 low frequencies above their median) of each box,
+    from a BOX_SOURCE-pixel grey copy; the 18 box resizes are Pillow's `resize(..., box=)` bit
+    for bit, done as one pair of matrix products per scale (curation.resample), and all boxes
+    share one batched DCT."""
     grey = image.convert("L") if image.mode != "L" else image
     if max(grey.size) > BOX_SOURCE:
         grey = grey.resize((min(grey.width, BOX_SOURCE), min(grey.height, BOX_SOURCE)), Image.Resampling.BOX)
-    width, height = grey.size
-    pixels = []
-    for scale in BOX_SCALES:
-        box_w, box_h = width * scale, height * scale
-        for fy in BOX_POSITIONS:
-            for fx in BOX_POSITIONS:
-                left, top = (width - box_w) * fx, (height - box_h) * fy
-                box = (left, top, left + box_w, top + box_h)
-                pixels.append(np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS, box=box), dtype=np.float64))
-    dct = scipy.fft.dct(scipy.fft.dct(np.stack(pixels), axis=1), axis=2)[:, :8, :8].reshape(len(pixels), 64)
+    pixels = np.asarray(grey, dtype=np.float64)
+    height, width = pixels.shape
+    boxes = np.concatenate([resize_grid(pixels, _box_axis(height, scale), _box_axis(width, scale)).reshape(-1, 32, 32)
+                            for scale in BOX_SCALES])
+    dct = scipy.fft.dct(scipy.fft.dct(boxes, axis=1), axis=2)[:, :8, :8].reshape(len(boxes), 64)
     return "".join(_hex(dct > np.median(dct, axis=1, keepdims=True)))
+
+
+@lru_cache(maxsize=512)
+def _box_axis(size: int, scale: float) -> np.ndarray:
+    """LANCZOS weights (positions, 32, size) of the boxes of one scale along an axis of `size`
+    pixels, at BOX_POSITIONS; box edges computed as the crop boxes are."""
+    extent = size * scale
+    starts = [(size - extent) * position for position in BOX_POSITIONS]
+    return np.stack([lanczos_weights(size, start, start + extent, 32) for start in starts])
 
 
 def thumbnail(image: Image.Image) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 ALL_FLAGS = ("too_small", "odd_aspect", "blurry", "too_dark", "too_light", "grayscale", "low_information")
 
@@ -39,9 +39,7 @@ def quality_flags(image: Image.Image, original_size: tuple[int, int], t: Quality
         small.thumbnail((256, 256))
         grey = small.convert("L")
     gray = np.asarray(grey, dtype=np.float32)
-    laplacian = np.asarray(grey.filter(ImageFilter.Kernel(
-        (3, 3), (0, 1, 0, 1, -4, 1, 0, 1, 0), scale=1, offset=128)), dtype=np.float32)[1:-1, 1:-1] - 128
-    if laplacian.var() < t.blur_variance:  # Pillow leaves the 1-pixel border unfiltered: cut it
+    if laplacian(grey).var() < t.blur_variance:
         flags.append("blurry")
     mean = float(gray.mean())
     if mean < t.dark_mean:
@@ -57,3 +55,13 @@ def quality_flags(image: Image.Image, original_size: tuple[int, int], t: Quality
     if gray.std() < t.min_std or entropy < t.min_entropy:
         flags.append("low_information")
     return flags
+
+
+def laplacian(grey: Image.Image) -> np.ndarray:
+    """The 4-neighbour Laplacian of the interior pixels, as float32, exactly what Pillow's 3x3
+    Kernel filter (offset 128, 8-bit output) gave, which clips it to -128..127 and leaves the
+    1-pixel border unfiltered; in numpy, ~2x faster."""
+    g = np.asarray(grey, dtype=np.int16)
+    centre = g[1:-1, 1:-1]
+    total = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * centre
+    return np.clip(total, -128, 127).astype(np.float32)

@@ -8,18 +8,16 @@
   gets them at its next curate whose ratios give test a share: whole groups of its train/val
   images are moved to test in that share, and its new images are drawn with the full ratios.
 - Pseudo-labelled images only ever go to train.
-Grouped stratified folds come from scikit-learn's StratifiedGroupKFold.
+Grouped stratified folds are scikit-learn's StratifiedGroupKFold folds (curation.group_folds).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold
+from curation.group_folds import stratified_group_folds
 
 from workspace.images import SPLITS
 
@@ -115,13 +113,7 @@ def assign_groups(items: Sequence[SplitItem], ratios: tuple[float, float, float]
     folds = min(folds, len(groups), largest_class)  # scikit-learn needs a class that fills every fold
     if folds < 2:
         return {i.id: "train" for i in items}
-    labels = [i.class_name for i in items]
-    fold_of = np.zeros(len(items), dtype=int)
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "least populated class has fewer members than n_splits"
-        for fold, (_, test_idx) in enumerate(splitter.split(np.zeros(len(items)), labels, [i.group for i in items])):
-            fold_of[test_idx] = fold
+    fold_of = stratified_group_folds([i.class_name for i in items], [i.group for i in items], folds, seed)
     bounds = _fold_bounds(ratios, folds)
     return {item.id: bounds[fold_of[k]] for k, item in enumerate(items)}
 
