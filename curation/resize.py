@@ -63,5 +63,9 @@ def save_output(image: Image.Image, dest: Path, spec: ResizeSpec) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     options = {"quality": spec.quality} if spec.format in ("jpg", "webp") else {}
-    out.save(tmp, FORMATS[spec.format], **options)
-    os.replace(tmp, dest)
+    try:
+        out.save(tmp, FORMATS[spec.format], **options)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or an encoder error leaves no partial file behind
+        raise

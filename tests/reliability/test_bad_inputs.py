@@ -28,7 +28,8 @@ def check_consistent(ws_path: Path) -> None:
     curated_disk = {p.relative_to(ws_path).as_posix() for p in (ws_path / "curated").rglob("*")
                     if p.is_file() and p.suffix == ".jpg"}
     assert curated_disk == curated
-    assert [p for p in (ws_path / "tmp").iterdir()] == []
+    assert [p for p in (ws_path / "tmp").iterdir() if p.name != "resized"] == []  # resized/: cached for curate
+    assert list((ws_path / "tmp").rglob("*.tmp")) == [], "no partial cached output"
     assert list((ws_path / "curated").rglob("*.tmp")) == [], "no partial curated file"
 
 
