@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec, cached_output, decode_side
+from curation.resize import ResizeSpec, cached_output, decode_side, spec_problem
 from curation.validate import ValidationLimits
 from workspace.catalog import Catalog
 from workspace.errors import HarvestError
@@ -101,14 +101,19 @@ def workspace_resize_spec(ws: Workspace) -> ResizeSpec | None:
     fields = {"size": "size", "resize_mode": "mode", "format": "format", "quality": "quality"}
     values = {field: section[key] for key, field in fields.items() if key in section}
     spec = ResizeSpec(**{"size": ws_config.image_size, **values})
-    valid = (isinstance(spec.size, int) and 16 <= spec.size <= 4096 and spec.mode in RESIZE_MODES
-             and spec.format in FORMATS and isinstance(spec.quality, int) and 1 <= spec.quality <= 100)
+    valid = (isinstance(spec.size, int) and isinstance(spec.quality, int) and spec_problem(spec) is None
+             and 1 <= spec.quality <= 100)
     return spec if valid else None
 
 
+def resized_cache(ws: Workspace) -> Path:
+    """The folder of outputs made at analysis (at ingest or curate), waiting for curate's split/resize pass."""
+    return ws.tmp_dir / "resized"
+
+
 def cache_path(ws: Workspace, image_id: str, spec: ResizeSpec) -> Path:
-    """Where curate's split/resize pass looks for this image's output (see pipeline._cached)."""
-    return cached_output(ws.tmp_dir / "resized", image_id, spec)
+    """Where curate's split/resize pass looks for this image's output."""
+    return cached_output(resized_cache(ws), image_id, spec)
 
 
 def store_analysis(conn: sqlite3.Connection, image_id: str, analysis: Analysis, key: str) -> None:

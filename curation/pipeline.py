@@ -25,12 +25,12 @@ from curation.dedupe import DedupeItem, Judgement, UnionFind, judge
 from curation.errors import CurationError
 from curation.executor import ExecutorFactory, map_batches, open_executors
 from curation.hashing import ImageHashes, split_crop_hashes
-from curation.ingest_analysis import adopt_ingest_analysis
+from curation.ingest_analysis import adopt_ingest_analysis, cache_path, resized_cache
 from curation.pairs import PairSearch, similar_links
 from curation.publish import begin_build, link_or_copy, published_files, swap_in
 from curation.quality import ALL_FLAGS
 from curation.records import changes, dataset_fingerprint, image_states, split_notes, sync_active_classes
-from curation.resize import FORMATS, RESIZE_MODES, ResizeSpec, cached_output
+from curation.resize import ResizeSpec, spec_problem
 from curation.split import SplitItem, plan_splits
 from curation.validate import ValidationLimits
 from curation.workers import Analysis, analyse, place_cached, resize_job
@@ -66,12 +66,9 @@ class CurateConfig:
     band_join_above: int = 0              # hashes past which the near-duplicate search is a band join; 0: never
 
     def __post_init__(self) -> None:
-        if not 16 <= self.size <= 4096:
-            raise CurationError(f"--size must be between 16 and 4096, got {self.size}")
-        if self.resize_mode not in RESIZE_MODES:
-            raise CurationError(f"--resize-mode must be one of {', '.join(RESIZE_MODES)}, got {self.resize_mode!r}")
-        if self.format not in FORMATS:
-            raise CurationError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        problem = spec_problem(self.resize_spec)
+        if problem:
+            raise CurationError(problem)
         if not 0 <= self.threshold <= 32:
             raise CurationError(f"--threshold must be between 0 and 32 bits, got {self.threshold}")
         unknown = [f for f in self.reject_flags if f not in ALL_FLAGS]
@@ -168,7 +165,7 @@ def _analyse_new(ws: Workspace, catalog: Catalog, config: CurateConfig, executor
     Results are committed a batch at a time as they arrive, so a killed run keeps what finished."""
     rows = catalog.all("SELECT id, path FROM images WHERE path IS NOT NULL AND thumb IS NULL"
                        f" AND status IN ({','.join('?' * len(JUDGED_EACH_CURATE))})", JUDGED_EACH_CURATE)
-    jobs = [f"{r['id']}\0{ws.root / r['path']}\0{_cached(ws, r['id'], config)}" for r in rows]
+    jobs = [f"{r['id']}\0{ws.root / r['path']}\0{cache_path(ws, r['id'], config.resize_spec)}" for r in rows]
     done = 0
     analyse_and_cache = partial(analyse, spec=config.resize_spec)  # one decode: the output is cached too
     for batch in map_batches(executors, analyse_and_cache, jobs, config.limits):
@@ -315,7 +312,7 @@ def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, class
             link_or_copy(old, build / wanted[r["id"]])
         else:
             todo.append(r)
-    jobs = [f"{r['id']}\0{ws.root / r['path']}\0{build / wanted[r['id']]}\0{_cached(ws, r['id'], config)}"
+    jobs = [f"{r['id']}\0{ws.root / r['path']}\0{build / wanted[r['id']]}\0{cache_path(ws, r['id'], config.resize_spec)}"
             for r in todo]
     jobs = [job for job in jobs if not place_cached(job)]  # outputs made at analysis: no decode
     failures = _map_resize(jobs, config, executors)
@@ -336,14 +333,10 @@ def _build_and_swap(ws: Workspace, catalog: Catalog, config: CurateConfig, class
     kept = set(wanted.values())
     removed = sum(1 for path in published.values() if path.relative_to(path.parents[2]).as_posix() not in kept)
     swap_in(ws, build, version)
-    shutil.rmtree(ws.tmp_dir / "resized", ignore_errors=True)  # outputs of images not accepted
+    shutil.rmtree(resized_cache(ws), ignore_errors=True)  # outputs of images not accepted
     if progress:
         progress(len(todo), len(todo))
     return len(todo) - len(failures), removed
-
-
-def _cached(ws: Workspace, image_id: str, config: CurateConfig) -> Path:
-    return cached_output(ws.tmp_dir / "resized", image_id, config.resize_spec)
 
 
 def _map_resize(jobs: list[str], config: CurateConfig, executors: ExecutorFactory) -> dict[str, str]:

@@ -23,6 +23,18 @@ class ResizeSpec:
     quality: int = 90
 
 
+def spec_problem(spec: ResizeSpec) -> str | None:
+    """What stops these output settings from being made, in curate's words; None when nothing.
+    Curate refuses on it; ingest, which only caches outputs for curate, skips the cache."""
+    if not 16 <= spec.size <= 4096:
+        return f"--size must be between 16 and 4096, got {spec.size}"
+    if spec.mode not in RESIZE_MODES:
+        return f"--resize-mode must be one of {', '.join(RESIZE_MODES)}, got {spec.mode!r}"
+    if spec.format not in FORMATS:
+        return f"--format must be one of {', '.join(FORMATS)}, got {spec.format!r}"
+    return None
+
+
 def resize_image(image: Image.Image, spec: ResizeSpec) -> Image.Image:
     """An RGB image fitted to spec.size by spec.mode."""
     box = (spec.size, spec.size)

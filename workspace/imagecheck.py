@@ -7,6 +7,8 @@ magic bytes, never from a file name or a Content-Type header.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,14 +101,8 @@ def inspect_header(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInf
     """Sniff and read the header only (format, size, frames, the pixel limit), no pixels: the
     cheap half of `inspect_image`, for a caller that decodes the file itself (ingest's analysis)."""
     fmt = sniff_file(path)
-    use_pixel_limit(max_pixels)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path) as image:
-                width, height, frames = _header(image, max_pixels)
-        except PILLOW_FAILURES as exc:
-            raise InvalidImage(*failure_reason(exc)) from None
+    with _opened(path, max_pixels) as image:
+        width, height, frames = _header(image, max_pixels)
     return ImageInfo(format=fmt, width=width, height=height, frames=frames)
 
 
@@ -147,19 +143,27 @@ def use_pixel_limit(max_pixels: int) -> None:
     Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
+@contextmanager
+def _opened(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+    """The file opened by Pillow under Harvest's pixel limit; whatever Pillow raises while it is
+    open (opening, reading the header, decoding) becomes InvalidImage with its catalog reason."""
     use_pixel_limit(max_pixels)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(path) as image:
-                width, height, frames = _header(image, max_pixels)
-                if fmt == "jpeg":
-                    image.draft("RGB", (CHECK_SIDE, CHECK_SIDE))
-                image.load()
-                phash = perceptual_hash(image)
+                yield image
         except PILLOW_FAILURES as exc:
             raise InvalidImage(*failure_reason(exc)) from None
+
+
+def _decode(path: Path, fmt: str, max_pixels: int) -> ImageInfo:
+    with _opened(path, max_pixels) as image:
+        width, height, frames = _header(image, max_pixels)
+        if fmt == "jpeg":
+            image.draft("RGB", (CHECK_SIDE, CHECK_SIDE))
+        image.load()
+        phash = perceptual_hash(image)
     return ImageInfo(format=fmt, width=width, height=height, frames=frames, phash=phash)
 
 
