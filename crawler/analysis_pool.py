@@ -14,16 +14,15 @@ import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from pathlib import Path
 
+from curation.executor import IN_PROCESS_BELOW, spawn_pool
 from curation.ingest_analysis import Checked, check_download
-from curation.lifetime import die_with_parent
 from curation.resize import ResizeSpec
 
 log = logging.getLogger(__name__)
 
-POOL_FROM = 64            # fewer downloads than this are checked in the download threads
+POOL_FROM = IN_PROCESS_BELOW  # fewer downloads than this are checked in the download threads
 CRASH_REASON = "decode_error"  # the file killed the process decoding it
 
 
@@ -54,7 +53,7 @@ class AnalysisPool:
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = _start(self.workers)
+                self._pool = spawn_pool(self.workers)
             return self._pool
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
@@ -62,17 +61,12 @@ class AnalysisPool:
             if self._pool is broken:
                 log.warning("an analysis worker died; restarting the pool")
                 broken.shutdown(wait=False, cancel_futures=True)
-                self._pool = _start(self.workers)
-
-
-def _start(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=die_with_parent)  # a killed crawl takes its workers along
+                self._pool = spawn_pool(self.workers)
 
 
 def _check_alone(args: tuple) -> Checked:
     """One file in a process of its own: its own crash costs it a reason, nothing else."""
-    with _start(1) as single:
+    with spawn_pool(1) as single:
         try:
             return single.submit(check_download, *args).result()
         except BrokenProcessPool:

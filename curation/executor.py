@@ -35,6 +35,12 @@ class ExecutorFactory(Protocol):
         """The self-join to use for `size` hashes, or None for the local index."""
 
 
+def spawn_pool(workers: int) -> ProcessPoolExecutor:
+    """Fresh worker processes (spawn: no forked copy of a threaded parent) that die with this
+    process (`curation.lifetime`): a killed curate or crawl takes its workers along."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=die_with_parent)
+
+
 @dataclass(frozen=True)
 class LocalExecutors:
     """The process pool of one machine; the band join only past `band_join_above` hashes."""
@@ -48,8 +54,7 @@ class LocalExecutors:
         if jobs < IN_PROCESS_BELOW or self.workers == 1:
             yield None
             return
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
-                                 initializer=die_with_parent) as pool:  # a killed curate takes its workers along
+        with spawn_pool(self.workers) as pool:
             yield pool
 
     def pair_search(self, size: int) -> PairSearch | None:
