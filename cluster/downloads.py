@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from crawler.downloader import Downloader, DownloadSummary, Outcome, Tally
+from crawler.downloader import Downloader, DownloadSummary, Outcome, StoredUrls, Tally
 from crawler.http import HostLimiter, HttpPolicy, fetch_to_file, make_session
 from workspace.catalog import Catalog, utc_now
 from workspace.imagecheck import ImageInfo, InvalidImage, inspect_image
@@ -88,10 +88,11 @@ class ClusterDownloader(Downloader):
 
         tally = Tally(len(rows), progress)
         todo = []
+        stored = StoredUrls(self.catalog, rows)
         for row in rows:
-            known = self.already_stored(row)
+            known = stored.image_of(row["url"])
             if known is not None:
-                tally.add(known)
+                tally.add(self._finish(row, Outcome(row["id"], "duplicate", "same_url", known)))
             else:
                 todo.append(row)
         by_id = {row["id"]: row for row in todo}

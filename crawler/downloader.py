@@ -8,11 +8,11 @@ when complete, and a URL already recorded as an image is never fetched again.
 from __future__ import annotations
 
 import logging
+import queue
 import sqlite3
 import threading
 import time
-from collections import Counter, deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -118,35 +118,61 @@ class Downloader:
 
     def download(self, rows: list[dict], cancel: threading.Event | None = None,
                  progress: Progress | None = None) -> DownloadSummary:
-        """Download `rows` (candidate rows) concurrently; returns counts by outcome. Fates are
-        written by this thread alone, a batch per transaction (`FateWriter`)."""
+        """Download `rows` (candidate rows) concurrently; returns counts by outcome. The download
+        threads take rows from one feed and hand their fates to this thread, which alone writes
+        them, a batch per transaction (`FateWriter`)."""
         tally = Tally(len(rows), progress)
-        todo = deque(rows)
         if len(rows) >= POOL_FROM and self.analysis is None:
             self.analysis = AnalysisPool()
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="download") as pool, \
-                FateWriter(self, tally) as writer:
-            running: set[Future[Fate]] = set()
-            while todo or running:
-                while todo and len(running) < self.workers * 2 and not (cancel and cancel.is_set()):
-                    running.add(pool.submit(self.fetch_one, todo.popleft()))
-                if not running:
-                    break
-                finished, running = wait(running, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
-                writer.add([future.result() for future in finished])
-        return tally.summary(cancelled=bool(cancel and cancel.is_set() and todo))
+        feed = RowFeed(rows, cancel)
+        stored = StoredUrls(self.catalog, rows)
+        fates: queue.SimpleQueue[Fate | BaseException | None] = queue.SimpleQueue()
+        threads = [threading.Thread(target=self._fetch_all, args=(feed, stored, fates), name=f"download_{k}",
+                                    daemon=True) for k in range(min(self.workers, len(rows)))]
+        for thread in threads:
+            thread.start()
+        failure: BaseException | None = None
+        try:
+            with FateWriter(self, tally) as writer:
+                running = len(threads)
+                while running:
+                    try:
+                        fate = fates.get(timeout=FLUSH_SECONDS)
+                    except queue.Empty:
+                        writer.add([])  # a quiet spell still commits what is waiting
+                        continue
+                    if fate is None:
+                        running -= 1
+                    elif isinstance(fate, BaseException):
+                        failure = failure or fate
+                        feed.stop()  # what is in flight is still recorded; nothing new starts
+                    else:
+                        writer.add([fate])
+        finally:
+            feed.stop()
+            for thread in threads:
+                thread.join()
+        if failure is not None:
+            raise failure
+        return tally.summary(cancelled=feed.cancelled)
 
-    def download_one(self, row: dict) -> Outcome:
-        """Fetch one candidate and record its fate at once; a URL already stored is not fetched again."""
-        fate = self.fetch_one(row)
-        with self.catalog.transaction() as conn:
-            return self.record_fate(conn, fate)
+    def _fetch_all(self, feed: RowFeed, stored: StoredUrls, fates: queue.SimpleQueue) -> None:
+        """A download thread: fetch rows from the feed until it runs dry; an error ends the
+        thread and is handed on for the writer's thread to raise."""
+        try:
+            while (row := feed.next()) is not None:
+                fates.put(self.fetch_one(row, stored))
+        except BaseException as exc:  # noqa: BLE001 - re-raised by download()
+            fates.put(exc)
+        finally:
+            fates.put(None)
 
-    def fetch_one(self, row: dict) -> Fate:
+    def fetch_one(self, row: dict, stored: StoredUrls) -> Fate:
         """Fetch, hash, check (and analyse) one candidate, and place its file in raw/: all but
-        the catalog write, which `record_fate` makes."""
-        if self.catalog.one("SELECT 1 FROM images WHERE source = ? LIMIT 1", (row["url"],)) is not None:
-            return Fate(row, same_url=True)
+        the catalog write, which `record_fate` makes. A URL already stored is not fetched again."""
+        known = stored.image_of(row["url"])
+        if known is not None:
+            return Fate(row, same_url=known)
         tmp = temp_path(self.ws)
         try:
             result = fetch_to_file(self.session, row["url"], tmp, self.policy, self.limiter)
@@ -173,10 +199,8 @@ class Downloader:
         """Write one fate inside the writer's transaction: its image row (and stored analysis)
         and the candidate's final status, together."""
         row = fate.row
-        if fate.same_url:
-            known = conn.execute("SELECT id FROM images WHERE source = ? ORDER BY added_at LIMIT 1",
-                                 (row["url"],)).fetchone()
-            return self._write_fate(conn, Outcome(row["id"], "duplicate", "same_url", known["id"] if known else None))
+        if fate.same_url is not None:
+            return self._write_fate(conn, Outcome(row["id"], "duplicate", "same_url", fate.same_url))
         conn.execute("UPDATE candidates SET attempts = attempts + 1 WHERE id = ?", (row["id"],))
         if fate.outcome is not None:
             return self._write_fate(conn, fate.outcome)
@@ -212,14 +236,6 @@ class Downloader:
             conn.execute("UPDATE images SET flags = 'thumbnail' WHERE id = ?", (ingested.image_id,))
         return Outcome(row["id"], "stored", None, ingested.image_id)
 
-    def already_stored(self, row: dict) -> Outcome | None:
-        """The recorded outcome `same_url` when the URL is already an image, else None."""
-        known = self.catalog.one(
-            "SELECT id, status FROM images WHERE source = ? ORDER BY added_at LIMIT 1", (row["url"],))
-        if known is None:
-            return None
-        return self._finish(row, Outcome(row["id"], "duplicate", "same_url", known["id"]))
-
     def _finish(self, row: dict, outcome: Outcome) -> Outcome:
         """Record the fate in a transaction of its own."""
         with self.catalog.transaction() as conn:
@@ -241,12 +257,66 @@ class Fate:
     """What a download thread found for one candidate, waiting for `FateWriter` to record it."""
 
     row: dict
-    same_url: bool = False            # the URL is already an image: not fetched
+    same_url: str | None = None       # the image the URL already is: not fetched
     outcome: Outcome | None = None    # decided before any file was kept (the fetch failed)
     sha: str | None = None
     size: int = 0
     rel: str | None = None            # where the file was placed in raw/, when it is an image
     checked: Checked | None = None
+
+
+class RowFeed:
+    """The rows of one download, handed out one at a time to the download threads until they
+    run out or the crawl is cancelled (or stopped by an error)."""
+
+    def __init__(self, rows: list[dict], cancel: threading.Event | None) -> None:
+        self._rows = iter(rows)
+        self._left = len(rows)
+        self._cancel = cancel
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    def next(self) -> dict | None:
+        with self._lock:
+            if self._stopped or self._left == 0 or (self._cancel is not None and self._cancel.is_set()):
+                return None
+            self._left -= 1
+            return next(self._rows)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+
+    @property
+    def cancelled(self) -> bool:
+        """Rows were left undone because the crawl was cancelled."""
+        return bool(self._cancel is not None and self._cancel.is_set() and self._left)
+
+
+class StoredUrls:
+    """Which of a batch's URLs are already images: one query for the batch, then a live lookup
+    only for a URL the batch holds twice, whose first copy may be stored while the batch runs."""
+
+    QUERY_CHUNK = 500  # URLs per query, under SQLite's parameter limit
+
+    def __init__(self, catalog: Catalog, rows: list[dict]) -> None:
+        self.catalog = catalog
+        seen = Counter(row["url"] for row in rows)
+        self.repeated = {url for url, count in seen.items() if count > 1}
+        self.known: dict[str, str] = {}
+        urls = list(seen)
+        for start in range(0, len(urls), self.QUERY_CHUNK):
+            chunk = urls[start:start + self.QUERY_CHUNK]
+            found = catalog.all(f"SELECT source, id FROM images WHERE source IN ({','.join('?' * len(chunk))})"
+                                " ORDER BY added_at DESC", chunk)
+            self.known.update((row["source"], row["id"]) for row in found)  # the earliest added wins
+
+    def image_of(self, url: str) -> str | None:
+        """The id of the first image stored from `url`, or None."""
+        if url in self.known or url not in self.repeated:
+            return self.known.get(url)
+        row = self.catalog.one("SELECT id FROM images WHERE source = ? ORDER BY added_at LIMIT 1", (url,))
+        return row["id"] if row else None
 
 
 class FateWriter:

@@ -94,6 +94,29 @@ def test_stored_image_is_content_addressed_and_never_fetched_twice(tmp_path: Pat
     assert "0.jpg" not in image["path"]
 
 
+def test_a_url_already_stored_or_twice_in_one_batch_is_fetched_once(tmp_path: Path, server: FaultServer) -> None:
+    ws = init_workspace(tmp_path / "ws", ["a", "b"]).workspace
+    first, twice = server.url("/ok/0.jpg"), server.url("/slow/1.jpg?ms=100")
+    with ws.catalog() as catalog:
+        queue_proposals(catalog, "a", [UrlProposal(url=first, engine="urls")], True)
+        with Downloader(ws, catalog, FAST) as downloader:
+            downloader.download(downloader.pending())
+        # next batch: `first` again (already an image) and `twice` under both classes
+        queue_proposals(catalog, "b", [UrlProposal(url=u, engine="urls") for u in (first, twice)], True)
+        queue_proposals(catalog, "a", [UrlProposal(url=twice, engine="urls")], True)
+        with Downloader(ws, catalog, FAST, workers=4) as downloader:
+            assert len(downloader.pending()) == 3
+            downloader.download(downloader.pending())
+        images = {r["source"]: r["id"] for r in catalog.all("SELECT source, id FROM images")}
+        fates = catalog.all("SELECT url, class, status, reason, image_id FROM candidates ORDER BY id")
+    assert server.hits["/ok/0.jpg"] == 1
+    again = [f for f in fates if f["url"] == first and f["class"] == "b"]
+    assert [(f["status"], f["reason"], f["image_id"]) for f in again] == [("duplicate", "same_url", images[first])]
+    both = [f for f in fates if f["url"] == twice]
+    assert sorted(f["status"] for f in both) == ["duplicate", "stored"]
+    assert {f["image_id"] for f in both} == {images[twice]}  # the copy points at the one image, whoever won
+
+
 def test_same_bytes_from_two_urls_is_an_exact_duplicate(tmp_path: Path, server: FaultServer) -> None:
     rows = download(tmp_path, [server.url("/ok/0.jpg"), server.url("/slow/0.jpg?ms=50")])
     statuses = sorted(r["status"] for r in rows.values())
