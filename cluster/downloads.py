@@ -3,7 +3,8 @@
 A worker fetches a shard under the same `HttpPolicy` as a local crawl (timeouts, caps, the
 private-address guard, noai), hashes and checks each file and renames it into `raw/` by its
 sha256, so two workers (or a retried shard) writing the same bytes write the same name. Only
-metadata returns. The driver records every outcome once, through the downloader's own rules.
+metadata returns. The driver records every outcome once, through the downloader's own writer
+(a batch of fates per transaction).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from crawler.downloader import Downloader, DownloadSummary, Outcome, StoredUrls, Tally
+from crawler.downloader import Downloader, DownloadSummary, Fate, FateWriter, StoredUrls, Tally
+from curation.ingest_analysis import Checked
 from crawler.http import HostLimiter, HttpPolicy, fetch_to_file, make_session
-from workspace.catalog import Catalog, utc_now
+from workspace.catalog import Catalog
 from workspace.imagecheck import ImageInfo, InvalidImage, inspect_image
 from workspace.layout import Workspace
 from workspace.progress import Progress
-from workspace.storage import place_blob, record_blob, sha256_file
+from workspace.storage import place_blob, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -87,42 +89,33 @@ class ClusterDownloader(Downloader):
         from cluster.session import task_errors
 
         tally = Tally(len(rows), progress)
-        todo = []
         stored = StoredUrls(self.catalog, rows)
-        for row in rows:
-            known = stored.image_of(row["url"])
-            if known is not None:
-                tally.add(self._finish(row, Outcome(row["id"], "duplicate", "same_url", known)))
-            else:
-                todo.append(row)
-        by_id = {row["id"]: row for row in todo}
-        self._count_attempts(todo)
-        shards = [[(r["id"], r["url"]) for r in todo[start:start + SHARD]] for start in range(0, len(todo), SHARD)]
-        futures = [self.client.submit(download_shard, str(self.ws.root), shard, self.policy, pure=False)
-                   for shard in shards]
-        with task_errors():
-            for future in as_completed(futures):
-                if cancel is not None and cancel.is_set():
-                    self.client.cancel(futures)  # unrecorded URLs stay pending for the next run
-                    break
-                for fetched in future.result():
-                    tally.add(self.record(by_id[fetched.candidate_id], fetched))
+        with FateWriter(self, tally) as writer:
+            todo = []
+            for row in rows:
+                known = stored.image_of(row["url"])
+                if known is not None:
+                    writer.add([Fate(row, same_url=known)])
+                else:
+                    todo.append(row)
+            by_id = {row["id"]: row for row in todo}
+            shards = [[(r["id"], r["url"]) for r in todo[start:start + SHARD]] for start in range(0, len(todo), SHARD)]
+            futures = [self.client.submit(download_shard, str(self.ws.root), shard, self.policy, pure=False)
+                       for shard in shards]
+            with task_errors():
+                for future in as_completed(futures):
+                    if cancel is not None and cancel.is_set():
+                        self.client.cancel(futures)  # unrecorded URLs stay pending for the next run
+                        break
+                    writer.add([self.fate(by_id[fetched.candidate_id], fetched) for fetched in future.result()])
         return tally.summary(cancelled=bool(cancel and cancel.is_set() and tally.done < len(rows)))
 
-    def record(self, row: dict, fetched: Fetched) -> Outcome:
-        """The driver's half: one catalog write per URL, by the local downloader's rules."""
+    def fate(self, row: dict, fetched: Fetched) -> Fate:
+        """A worker's findings as the fate the local downloader's writer records (in batches)."""
         if fetched.sha256 is None:
-            outcome = self.fetch_failed(row, fetched.fetch_reason)
-        else:
-            ingested = record_blob(self.catalog, fetched.sha256, fetched.size, fetched.path, fetched.info,
-                                   fetched.invalid, self.ingest_meta(row))
-            outcome = self.ingested(row, ingested)
-        return self._finish(row, outcome)
-
-    def _count_attempts(self, rows: list[dict]) -> None:
-        with self.catalog.transaction() as conn:
-            conn.executemany("UPDATE candidates SET attempts = attempts + 1, updated_at = ? WHERE id = ?",
-                             [(utc_now(), r["id"]) for r in rows])
+            return Fate(row, outcome=self.fetch_failed(row, fetched.fetch_reason))
+        return Fate(row, sha=fetched.sha256, size=fetched.size, rel=fetched.path,
+                    checked=Checked(fetched.info, fetched.invalid))
 
 
 @contextmanager

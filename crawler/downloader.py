@@ -221,11 +221,6 @@ class Downloader:
                           page_url=row["page_url"], query=row["query"], engine=row["engine"],
                           candidate_id=row["id"], round=self.round)
 
-    def ingested(self, row: dict, ingested: IngestResult) -> Outcome:
-        """The candidate's outcome once its file is recorded (here, or by a cluster worker)."""
-        with self.catalog.transaction() as conn:
-            return self._outcome(conn, row, ingested)
-
     @staticmethod
     def _outcome(conn: sqlite3.Connection, row: dict, ingested: IngestResult) -> Outcome:
         if ingested.status == "rejected":
@@ -235,11 +230,6 @@ class Downloader:
         if row.get("is_thumbnail"):
             conn.execute("UPDATE images SET flags = 'thumbnail' WHERE id = ?", (ingested.image_id,))
         return Outcome(row["id"], "stored", None, ingested.image_id)
-
-    def _finish(self, row: dict, outcome: Outcome) -> Outcome:
-        """Record the fate in a transaction of its own."""
-        with self.catalog.transaction() as conn:
-            return self._write_fate(conn, outcome)
 
     def _write_fate(self, conn: sqlite3.Connection, outcome: Outcome) -> Outcome:
         """The candidate's final status; a failure keeps the settings it happened under (see

@@ -144,13 +144,6 @@ def ingest_file(
         work.unlink(missing_ok=True)
 
 
-def record_blob(catalog: Catalog, sha: str, size: int, rel: str | None, info: ImageInfo | None,
-                reason: str | None, meta: IngestMeta) -> IngestResult:
-    """Record a file another process already hashed, checked and placed with `place_blob` (a Dask
-    worker's download): the catalog half of `ingest_file`, idempotent per (content, source)."""
-    return _existing(catalog, sha, meta.source) or _record(catalog, sha, size, rel, info, reason, meta)
-
-
 def _existing(catalog: Catalog, sha: str, source: str) -> IngestResult | None:
     row = catalog.one("SELECT id, status, reason FROM images WHERE sha256 = ? AND source = ?", (sha, source))
     return IngestResult(row["id"], row["status"], row["reason"], new=False) if row else None
