@@ -15,7 +15,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from requests.adapters import HTTPAdapter
+import certifi
+from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -114,8 +115,9 @@ def _check_peer(sock: socket.socket, host: str, allow_private: bool) -> socket.s
     return sock
 
 
-def guarded_adapter(allow_private: bool, pool_size: int) -> HTTPAdapter:
-    """A requests adapter whose every new connection checks its peer address before use."""
+def guarded_pool_manager(allow_private: bool, pool_size: int, headers: dict[str, str]) -> PoolManager:
+    """An HTTP client (urllib3) whose every new connection checks its peer address before use;
+    certificates are checked against certifi's bundle, as requests checks them."""
 
     class GuardedHTTPConnection(HTTPConnection):
         def _new_conn(self) -> socket.socket:
@@ -131,9 +133,7 @@ def guarded_adapter(allow_private: bool, pool_size: int) -> HTTPAdapter:
     class GuardedHTTPSPool(HTTPSConnectionPool):
         ConnectionCls = GuardedHTTPSConnection
 
-    class GuardedAdapter(HTTPAdapter):
-        def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": GuardedHTTPPool, "https": GuardedHTTPSPool}
-
-    return GuardedAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    manager = PoolManager(num_pools=pool_size, maxsize=pool_size, headers=headers, retries=False,
+                          cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+    manager.pool_classes_by_scheme = {"http": GuardedHTTPPool, "https": GuardedHTTPSPool}
+    return manager

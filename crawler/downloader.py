@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-import requests
+import urllib3
 
 from crawler.analysis_pool import POOL_FROM, AnalysisPool
 from crawler.http import HostLimiter, HttpPolicy, fetch_to_file, make_session
@@ -81,7 +81,7 @@ class Downloader:
         self.ws, self.catalog, self.policy = ws, catalog, policy
         self.workers = max(1, workers)
         self.label_source, self.round = label_source, round_
-        self.session: requests.Session = make_session(policy, pool_size=max(16, self.workers))
+        self.session: urllib3.PoolManager = make_session(policy, pool_size=max(16, self.workers))
         self.limiter = HostLimiter(policy.per_host)
         self._policy_record = policy_record(policy)
         self.resize_spec = workspace_resize_spec(ws)   # the output a plain curate makes: cached at ingest
@@ -94,7 +94,7 @@ class Downloader:
         return analysis_key(self.resize_spec)
 
     def close(self) -> None:
-        self.session.close()
+        self.session.clear()  # closes the pooled connections
         if self.analysis is not None:
             self.analysis.close()
 
