@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import random
+import resource
 import shutil
 import tempfile
 import time
@@ -87,18 +88,29 @@ def floor_seconds_per_image(files: list[Path], sample: int) -> float:
     return (time.perf_counter() - start) / len(picked)
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process and its reaped descendants
+    (a CLI's worker pool included): a run's CPU is the difference around it."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_harvest(urls: list[str], work: Path) -> dict:
     ws = work / "harvest_ws"
     url_file = work / "urls.csv"
     url_file.write_text("url,class\n" + "".join(f"{u},photos\n" for u in urls))
     common.run_cli("init", str(ws), "--classes", "photos", "--target", str(len(urls)), "--image-size", str(SIZE))
+    cpu = children_cpu()
     t_crawl = common.run_cli("crawl", str(ws), "--urls", str(url_file), "--allow-private",
                              "--workers", str(WORKERS))
+    cpu_crawl, cpu = children_cpu() - cpu, children_cpu()
     t_curate = common.run_cli("curate", str(ws), "--size", str(SIZE), "--resize-mode", "center-crop",
                               "--workers", str(PROCESSES))
+    cpu_curate = children_cpu() - cpu
     written = sum(1 for p in (ws / "curated").rglob("*") if p.suffix in (".jpg", ".jpeg", ".png", ".webp"))
     total = t_crawl + t_curate
     return {"status": "ok", "seconds": total, "crawl_seconds": t_crawl, "curate_seconds": t_curate,
+            "crawl_cpu_seconds": cpu_crawl, "curate_cpu_seconds": cpu_curate,
             "images_written": written, "images_per_s": len(urls) / total}
 
 
@@ -131,7 +143,9 @@ def main(argv: list[str] | None = None) -> dict:
         work = Path(tmp)
         urls = [f"{base}/{f.name}" for f in files]
         harvest = run_harvest(urls, work)
+        cpu = children_cpu()
         peer = ({"status": "skipped"} if args.no_peers else run_img2dataset(urls, work, args.peer_timeout))
+        peer["cpu_seconds"] = children_cpu() - cpu
         shutil.rmtree(work, ignore_errors=True)
 
     vs_peer = common.ratio(harvest["images_per_s"], peer.get("images_per_s"))
@@ -139,10 +153,12 @@ def main(argv: list[str] | None = None) -> dict:
     share_of_floor = common.ratio(harvest["images_per_s"], floor_rate)
     rows = [
         ["harvest crawl --urls + curate", f"{harvest['seconds']:.1f}", f"{harvest['images_per_s']:.1f}",
-         f"crawl {harvest['crawl_seconds']:.1f} s + curate {harvest['curate_seconds']:.1f} s"],
+         f"crawl {harvest['crawl_seconds']:.1f} s + curate {harvest['curate_seconds']:.1f} s;"
+         f" CPU {harvest['crawl_cpu_seconds']:.1f} + {harvest['curate_cpu_seconds']:.1f} s"],
         ["img2dataset (files)", f"{peer['seconds']:.1f}" if "seconds" in peer else "-",
          f"{peer['images_per_s']:.1f}" if "images_per_s" in peer else "-",
-         f"{peer.get('images_ok', '')} ok" if peer["status"] == "ok" else f"{peer['status']}: {peer.get('detail', '')}"],
+         f"{peer.get('images_ok', '')} ok; CPU {peer['cpu_seconds']:.1f} s" if peer["status"] == "ok"
+         else f"{peer['status']}: {peer.get('detail', '')}"],
         ["floor (decode+resize+encode+hash)", f"{count / floor_rate:.1f}", f"{floor_rate:.1f}",
          f"{floor * 1000:.1f} ms/image x {count} / {PROCESSES} cores"],
         ["ratio harvest / img2dataset", "", f"{vs_peer:.2f}x" if vs_peer else "-", f"goal >= {PEER_GOAL}x"],
