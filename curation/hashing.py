@@ -16,7 +16,7 @@ import numpy as np
 import scipy.fft
 from PIL import Image
 
-from curation.resample import lanczos_weights, resize_grid
+from curation.resample import lanczos_weights, resize_grid, resize_whole
 
 BOX_SCALES = (0.92, 0.86)
 BOX_POSITIONS = (0.0, 0.5, 1.0)
@@ -51,9 +51,9 @@ def grey_hashes(grey: Image.Image) -> ImageHashes:
     """pHash and dHash of a greyscale image and of its mirror, bit for bit imagehash's
     `phash`/`dhash` (LANCZOS to 32x32 or 9x8, DCT, low 8x8 above their median; neighbours
     compared), from two small resizes: Pillow's resampling is mirror-symmetric, so the mirror's
-    small copy is the small copy reversed, and both pHashes come from one batched DCT."""
-    small = np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
-    strip = np.asarray(grey.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
+    small copy is the small copy reversed, and both pHashes come from one batched DCT. The
+    resizes are Pillow's done as matrix products (curation.resample), ~2x cheaper."""
+    small, strip = resize_whole(np.asarray(grey, dtype=np.float64), ((32, 32), (9, 8)))
     dct = scipy.fft.dct(scipy.fft.dct(np.stack([small, small[:, ::-1]]), axis=1), axis=2)
     low = dct[:, :8, :8].reshape(2, 64)
     phash, phash_flip = _hex(low > np.median(low, axis=1, keepdims=True))
@@ -100,10 +100,10 @@ def thumbnail(image: Image.Image) -> bytes:
     return grey.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX).tobytes()
 
 
-def signature(image: Image.Image, grey: Image.Image | None = None) -> Signature:
-    """All of an image's hashes and its thumbnail, from one greyscale copy (`grey`, when the
-    caller has it already)."""
-    grey = grey if grey is not None else image.convert("L")
+def signature(image: Image.Image) -> Signature:
+    """All of an image's hashes and its thumbnail, from one greyscale copy (the image itself
+    when it is greyscale: the analysis copy is)."""
+    grey = image if image.mode == "L" else image.convert("L")
     return Signature(grey_hashes(grey), crop_hashes(grey), thumbnail(grey))
 
 
