@@ -43,7 +43,7 @@ class Signature:
 
 
 def image_hashes(image: Image.Image) -> ImageHashes:
-    """Hashes of an upright RGB image (see curation.validate.open_normalized)."""
+    """Hashes of an upright image, RGB or grey (analysis hashes its grey analysis copy)."""
     return grey_hashes(image.convert("L"))
 
 
