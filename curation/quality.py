@@ -1,6 +1,6 @@
-"""Quality flags from cheap statistics on a small greyscale copy (and one colour statistic on a
-sample of the RGB image). Flags are recorded; which of
-them reject an image is configurable (by default only images with almost no information)."""
+"""Quality flags from cheap statistics on a small greyscale copy, and one colour statistic on a
+sample of the RGB image. Flags are recorded; which of them reject an image is configurable (by
+default only images with almost no information)."""
 
 from __future__ import annotations
 

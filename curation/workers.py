@@ -23,7 +23,6 @@ from curation.validate import ValidationLimits, decode
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Analysis:
     id: str
