@@ -33,7 +33,7 @@ from curation.validate import decode
 from curation.workers import analysis_copy
 from workspace import imagecheck
 
-files, cache = [Path(p) for p in sys.argv[2:]], sys.argv[1]
+files, cache = [Path(p) for p in sys.argv[2:]], Path(sys.argv[1])
 spec, limits, big = ResizeSpec(256), ingest_analysis.ingest_limits(10**9), 10**9
 seconds = defaultdict(float)
 
@@ -45,7 +45,7 @@ def timed(name, call, *args):
 
 for path in files:
     path.read_bytes()
-for path in files:
+for n, path in enumerate(files):
     timed("read+sha256", lambda: hashlib.sha256(path.read_bytes()).hexdigest())
     if hasattr(ingest_analysis, "inspect_header"):
         timed("inspect_header", imagecheck.inspect_header, path, big)
@@ -61,7 +61,7 @@ for path in files:
     timed("grey_hashes", grey_hashes, grey)
     timed("crop_hashes", crop_hashes, grey)
     timed("thumb", thumbnail, grey)
-    timed("check_download", ingest_analysis.check_download, str(path), "x", cache, big, spec)
+    timed("check_download", ingest_analysis.check_download, str(path), "x", str(cache / f"{n}.jpg"), big, spec)
 print(json.dumps({name: 1000 * total / len(files) for name, total in seconds.items()}))
 """
 
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
         for _ in range(args.rounds):
             for side, repo in trees.items():
                 loads.append(os.getloadavg()[0])
-                steps = run_script(repo, STEPS, [str(Path(tmp) / f"cache-{side}.jpg"), *files])
+                cache = Path(tempfile.mkdtemp(prefix=f"cache-{side}-", dir=tmp))  # a new output name per image, as in a crawl
+                steps = run_script(repo, STEPS, [str(cache), *files])
                 best[side] = {k: min(v, best[side].get(k, v)) for k, v in steps.items()}
     rows = []
     for step in dict.fromkeys([*best["before"], *best["after"]]):
