@@ -16,7 +16,7 @@ import numpy as np
 import scipy.fft
 from PIL import Image
 
-from curation.resample import lanczos_weights, resize_grid
+from curation.resample import lanczos_weights, resize_grid, resize_whole
 
 BOX_SCALES = (0.92, 0.86)
 BOX_POSITIONS = (0.0, 0.5, 1.0)
@@ -43,7 +43,7 @@ class Signature:
 
 
 def image_hashes(image: Image.Image) -> ImageHashes:
-    """Hashes of an upright RGB image (see curation.validate.open_normalized)."""
+    """Hashes of an upright image, RGB or grey (analysis hashes its grey analysis copy)."""
     return grey_hashes(image.convert("L"))
 
 
@@ -51,15 +51,22 @@ def grey_hashes(grey: Image.Image) -> ImageHashes:
     """pHash and dHash of a greyscale image and of its mirror, bit for bit imagehash's
     `phash`/`dhash` (LANCZOS to 32x32 or 9x8, DCT, low 8x8 above their median; neighbours
     compared), from two small resizes: Pillow's resampling is mirror-symmetric, so the mirror's
-    small copy is the small copy reversed, and both pHashes come from one batched DCT."""
-    small = np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
-    strip = np.asarray(grey.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
-    dct = scipy.fft.dct(scipy.fft.dct(np.stack([small, small[:, ::-1]]), axis=1), axis=2)
-    low = dct[:, :8, :8].reshape(2, 64)
+    small copy is the small copy reversed, and both pHashes come from one batched DCT. The
+    resizes are Pillow's done as matrix products (curation.resample), ~2x cheaper."""
+    small, strip = resize_whole(np.asarray(grey, dtype=np.float64), ((32, 32), (9, 8)))
+    low = low_frequencies(np.stack([small, small[:, ::-1]]))
     phash, phash_flip = _hex(low > np.median(low, axis=1, keepdims=True))
     mirrored = strip[:, ::-1]
     dhash, dhash_flip = _hex(np.stack([strip[:, 1:] > strip[:, :-1], mirrored[:, 1:] > mirrored[:, :-1]]))
     return ImageHashes(phash=phash, phash_flip=phash_flip, dhash=dhash, dhash_flip=dhash_flip)
+
+
+def low_frequencies(squares: np.ndarray) -> np.ndarray:
+    """The 8x8 lowest DCT-II coefficients of each 32x32 square (n, 32, 32), 64 a row: of the
+    transform down the columns only the 8 lowest rows go on to the transform along the rows,
+    which is all the low corner needs (the numbers of the full 2-D DCT sliced, a third cheaper)."""
+    rows = scipy.fft.dct(squares, axis=1)[:, :8, :]
+    return scipy.fft.dct(rows, axis=2)[:, :, :8].reshape(len(squares), 64)
 
 
 def _hex(bits: np.ndarray) -> list[str]:
@@ -81,8 +88,8 @@ def crop_hashes(image: Image.Image) -> str:
     height, width = pixels.shape
     boxes = np.concatenate([resize_grid(pixels, _box_axis(height, scale), _box_axis(width, scale)).reshape(-1, 32, 32)
                             for scale in BOX_SCALES])
-    dct = scipy.fft.dct(scipy.fft.dct(boxes, axis=1), axis=2)[:, :8, :8].reshape(len(boxes), 64)
-    return "".join(_hex(dct > np.median(dct, axis=1, keepdims=True)))
+    low = low_frequencies(boxes)
+    return "".join(_hex(low > np.median(low, axis=1, keepdims=True)))
 
 
 @lru_cache(maxsize=512)
@@ -100,10 +107,10 @@ def thumbnail(image: Image.Image) -> bytes:
     return grey.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX).tobytes()
 
 
-def signature(image: Image.Image, grey: Image.Image | None = None) -> Signature:
-    """All of an image's hashes and its thumbnail, from one greyscale copy (`grey`, when the
-    caller has it already)."""
-    grey = grey if grey is not None else image.convert("L")
+def signature(image: Image.Image) -> Signature:
+    """All of an image's hashes and its thumbnail, from one greyscale copy (the image itself
+    when it is greyscale: the analysis copy is)."""
+    grey = image if image.mode == "L" else image.convert("L")
     return Signature(grey_hashes(grey), crop_hashes(grey), thumbnail(grey))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,7 @@ from curation.resize import ResizeSpec, cached_output, decode_side, spec_problem
 from curation.validate import ValidationLimits
 from workspace.catalog import Catalog
 from workspace.errors import HarvestError
-from workspace.imagecheck import ImageInfo, InvalidImage, inspect_header, inspect_image
+from workspace.imagecheck import ImageInfo, InvalidImage, inspect_image, sniff_file
 from workspace.images import JUDGED_EACH_CURATE, reject, reject_flagged
 from workspace.layout import Workspace
 
@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # curation.workers loads scipy: the crawl process imports it 
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = 1  # bump when analyse() makes different hashes or flags from the same decode
+ANALYSIS_VERSION = 2  # bump when analyse() makes different hashes or flags from the same decode, with a
+                      # catalog migration that sends analysed images back (workspace.migrations 10)
 ANALYSABLE = JUDGED_EACH_CURATE  # the statuses curate analyses
 
 
@@ -62,9 +63,12 @@ def ingest_limits(max_pixels: int) -> ValidationLimits:
 def check_download(path: str, image_id: str, cache: str | None, max_pixels: int,
                    spec: ResizeSpec | None) -> Checked:
     """Check one downloaded file by analysing it (runs in a worker process). With `cache` and
-    `spec`, the resized output is written to `cache` from the same decode."""
+    `spec`, the resized output is written to `cache` from the same decode. The file is opened by
+    Pillow once: the format is sniffed from its first bytes, size and frames come from the
+    analysis' own open; a file analysis refuses is checked again by `inspect_image` for its reason
+    (whatever the header check would have refused, analysis refuses too)."""
     try:
-        header = inspect_header(Path(path), max_pixels)
+        fmt = sniff_file(Path(path))
     except InvalidImage as exc:
         return Checked(None, exc.reason)
     from curation.workers import analyse
@@ -75,9 +79,10 @@ def check_download(path: str, image_id: str, cache: str | None, max_pixels: int,
     except Exception:  # noqa: BLE001 - analysis is an extra here: the check below still decides
         log.warning("analysis at ingest failed for %s; curate will analyse it", path, exc_info=True)
         result = None
-    if result is None or result.signature is None:
+    if result is None or result.signature is None or result.size is None:
         return _checked_alone(Path(path), max_pixels)
-    return Checked(replace(header, phash=result.signature.hashes.phash), None, result)
+    width, height = result.size
+    return Checked(ImageInfo(fmt, width, height, result.frames, result.signature.hashes.phash), None, result)
 
 
 def _checked_alone(path: Path, max_pixels: int) -> Checked:

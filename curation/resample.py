@@ -5,13 +5,15 @@ coefficients (22 fractional bits) rounded and clipped to 8 bits. Written as a ma
 integer coefficients per axis, a pass is one matrix product: every product and partial sum is an
 integer below 2**53, so float64 arithmetic (BLAS, any summation order) gives Pillow's result bit
 for bit. The 18 crop boxes of one image (curation.hashing) then cost two products per scale
-instead of a Pillow call each. Coefficients are computed as Pillow's
+instead of a Pillow call each, and the two whole-image resizes of the image hashes share one
+product. Coefficients are computed as Pillow's
 `precompute_coeffs` does (same operations, in the same order) and cached per axis geometry.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -87,3 +89,24 @@ def resize_grid(grey: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.n
         else:
             both = fixed_point_pass(rows @ fixed_point_pass(grey @ columns.T))
     return both.reshape(a, out_h, b, out_w).transpose(0, 2, 1, 3)
+
+
+def resize_whole(grey: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """Pillow's LANCZOS resize of the whole of `grey` (height, width) to each (width, height) of
+    `sizes`. The sizes Pillow resizes horizontally first (all but much taller than wide images)
+    share that pass: one product for all of them."""
+    height, width = grey.shape
+    results: dict[tuple[int, int], np.ndarray] = {}
+    together = [size for size in sizes if not vertical_first(height, width, size[1], size[0])]
+    with _blas().limit(limits=1, user_api="blas"):
+        if together:
+            columns = np.concatenate([lanczos_weights(width, 0.0, width, out_w) for out_w, _ in together])
+            first = fixed_point_pass(grey @ columns.T)
+            edges = np.cumsum([0] + [out_w for out_w, _ in together])
+            for (out_w, out_h), start, stop in zip(together, edges[:-1], edges[1:]):
+                results[out_w, out_h] = fixed_point_pass(lanczos_weights(height, 0.0, height, out_h) @ first[:, start:stop])
+        for out_w, out_h in sizes:
+            if (out_w, out_h) not in results:
+                rows = lanczos_weights(height, 0.0, height, out_h)
+                results[out_w, out_h] = fixed_point_pass(fixed_point_pass(rows @ grey) @ lanczos_weights(width, 0.0, width, out_w).T)
+    return [results[size] for size in sizes]

@@ -24,15 +24,25 @@ class ValidationLimits:
     max_aspect: float = 6.0
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded image with what its header said: the stored size (before draft scaling and
+    EXIF rotation) and the frame count (ingest's check records both without opening it again)."""
+
+    image: Image.Image  # upright 8-bit RGB
+    size: tuple[int, int]
+    frames: int = 1
+
+
 def open_normalized(path: Path, limits: ValidationLimits, draft: int | None = None) -> Image.Image:
     """The image as upright RGB; `draft` lets JPEG decode at a reduced scale (fast)."""
-    return decode(path, limits, draft)[0]
+    return decode(path, limits, draft).image
 
 
-def decode(path: Path, limits: ValidationLimits, draft: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
-    """The image as upright RGB and its stored size (before draft scaling and EXIF rotation).
-    With `draft`, a JPEG is decoded by DCT scaling straight to the smallest scale whose sides
-    are still >= draft: the whole file is still read and checked, at a fraction of the cost."""
+def decode(path: Path, limits: ValidationLimits, draft: int | None = None) -> Decoded:
+    """The image as upright RGB, with its stored size and frame count. With `draft`, a JPEG is
+    decoded by DCT scaling straight to the smallest scale whose sides are still >= draft: the
+    whole file is still read and checked, at a fraction of the cost."""
     use_pixel_limit(limits.max_pixels)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -45,11 +55,12 @@ def decode(path: Path, limits: ValidationLimits, draft: int | None = None) -> tu
                 raise Rejected("too_small", f"{width}x{height}")
             if max(width, height) / max(1, min(width, height)) > limits.max_aspect:
                 raise Rejected("odd_aspect", f"{width}x{height}")
+            frames = int(getattr(image, "n_frames", 1) or 1)
             if draft and image.format == "JPEG":
                 image.draft("RGB", (draft, draft))
             image.seek(0)
             image.load()
-            return to_rgb(ImageOps.exif_transpose(image)), (width, height)
+            return Decoded(to_rgb(ImageOps.exif_transpose(image)), (width, height), frames)
         except PILLOW_FAILURES as exc:
             raise Rejected(*failure_reason(exc)) from None
 

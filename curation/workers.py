@@ -16,13 +16,11 @@ from PIL import Image
 
 from curation.errors import Rejected
 from curation.hashing import Signature, signature
-from curation.quality import QualityThresholds, quality_flags
+from curation.quality import ANALYSIS_SIDE, QualityThresholds, grey_copy, quality_flags
 from curation.resize import ResizeSpec, decode_side, save_output, write_resized
 from curation.validate import ValidationLimits, decode
 
 log = logging.getLogger(__name__)
-
-ANALYSIS_SIDE = 256  # hashes need 32 px and the quality statistics 256 px: analyse no more
 
 
 @dataclass(frozen=True)
@@ -31,6 +29,8 @@ class Analysis:
     reason: str | None
     flags: tuple[str, ...] = ()
     signature: Signature | None = None
+    size: tuple[int, int] | None = None  # the stored size and frame count, as the header said
+    frames: int = 1
 
 
 def analyse(path: str, limits: ValidationLimits, spec: ResizeSpec | None = None) -> Analysis:
@@ -38,13 +38,12 @@ def analyse(path: str, limits: ValidationLimits, spec: ResizeSpec | None = None)
     `path` is "id\\0file"; with `spec` it is "id\\0file\\0cached output", written here too."""
     image_id, file_path, *cache = path.split("\0")
     try:
-        decoded, size = decode(Path(file_path), limits, draft=max(ANALYSIS_SIDE, decode_side(spec) if spec else 0))
+        decoded = decode(Path(file_path), limits, draft=max(ANALYSIS_SIDE, decode_side(spec) if spec else 0))
         if spec and cache:
-            _cache_output(decoded, Path(cache[0]), spec)
-        image = analysis_copy(decoded)
-        grey = image.convert("L")
-        flags = tuple(quality_flags(image, size, QualityThresholds(), grey))
-        return Analysis(image_id, None, flags, signature(image, grey))
+            _cache_output(decoded.image, Path(cache[0]), spec)
+        grey = analysis_copy(decoded.image)
+        flags = tuple(quality_flags(decoded.image, decoded.size, QualityThresholds(), grey))
+        return Analysis(image_id, None, flags, signature(grey), decoded.size, decoded.frames)
     except Rejected as exc:
         return Analysis(image_id, exc.reason)
     except OSError as exc:
@@ -52,12 +51,9 @@ def analyse(path: str, limits: ValidationLimits, spec: ResizeSpec | None = None)
 
 
 def analysis_copy(image: Image.Image) -> Image.Image:
-    """The image at analysis size (<= ANALYSIS_SIDE), a copy when it has to shrink."""
-    if max(image.size) <= ANALYSIS_SIDE:
-        return image
-    small = image.copy()
-    small.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE), Image.Resampling.BILINEAR)
-    return small
+    """The greyscale copy (<= ANALYSIS_SIDE) that the hashes, the thumbnail and all quality
+    statistics but colour are made from (since ANALYSIS_VERSION 2; an RGB copy before)."""
+    return grey_copy(image)
 
 
 def _cache_output(image: Image.Image, dest: Path, spec: ResizeSpec) -> None:
@@ -70,9 +66,9 @@ def _cache_output(image: Image.Image, dest: Path, spec: ResizeSpec) -> None:
 
 
 def open_for_analysis(path: Path, limits: ValidationLimits) -> tuple[Image.Image, tuple[int, int]]:
-    """The image at analysis size (upright RGB, <= ANALYSIS_SIDE) and its full size."""
-    image, size = decode(path, limits, draft=ANALYSIS_SIDE)
-    return analysis_copy(image), size
+    """The image's analysis copy (upright greyscale, <= ANALYSIS_SIDE) and its full size."""
+    decoded = decode(path, limits, draft=ANALYSIS_SIDE)
+    return analysis_copy(decoded.image), decoded.size
 
 
 def resize_job(job: str, spec: ResizeSpec, limits: ValidationLimits) -> tuple[str, str | None]:

@@ -209,6 +209,14 @@ INGEST_ANALYSIS = """
 ALTER TABLE images ADD COLUMN ingest_analysis TEXT;
 """
 
+ANALYSIS_V2 = """
+-- Analysis version 2 (issue 21, stop 25): hashes, thumbnail and flags are made from a grey copy
+-- shrunk after conversion (an RGB copy shrunk before: a few hashes differ by 1-3 bits). Images
+-- analysed before are analysed again by the next curate, which analyses rows without a thumb,
+-- so that every stored hash is compared with hashes made the same way.
+UPDATE images SET thumb = NULL WHERE thumb IS NOT NULL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(3, "indexes for resumable crawls", CRAWL_INDEXES),
@@ -217,4 +225,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "settings a candidate failed under", FAILURE_POLICY),
     Migration(7, "dataset versions, runs tied to them, inactive classes", DATASET_VERSIONS),
     Migration(9, "analysis made at ingest", INGEST_ANALYSIS),
+    Migration(10, "analysis version 2: analyse stored images again", ANALYSIS_V2),
 )

@@ -183,3 +183,41 @@ def test_killed_crawl_takes_its_analysis_workers_along_and_resumes_every_fate(tm
         analysed = conn.execute("SELECT COUNT(*) FROM images WHERE ingest_analysis IS NOT NULL").fetchone()[0]
     assert fates == {"stored": count}, fates
     assert analysed == count
+
+
+def photo_files(folder: Path) -> list[Path]:
+    """A JPEG, one turned by EXIF, a PNG with alpha and a 3-frame GIF: what the check must describe."""
+    folder.mkdir()
+    (folder / "plain.jpg").write_bytes(noise_jpeg(1, (300, 200)))
+    turned = Image.open(io.BytesIO(noise_jpeg(2, (300, 200))))
+    exif = turned.getexif()
+    exif[0x0112] = 6
+    turned.save(folder / "turned.jpg", exif=exif)
+    Image.new("RGBA", (80, 50), (10, 200, 30, 128)).save(folder / "alpha.png")
+    frames = [Image.new("RGB", (64, 48), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames[0].save(folder / "moving.gif", save_all=True, append_images=frames[1:])
+    return sorted(folder.iterdir())
+
+
+def test_the_check_opens_a_good_file_once_and_describes_it_as_the_full_check_does(tmp_path: Path, monkeypatch) -> None:
+    from curation.ingest_analysis import check_download
+    from workspace.imagecheck import DEFAULT_MAX_PIXELS, inspect_image
+
+    opened: list[str] = []
+    real_open = Image.open
+
+    def counting_open(fp, *args, **kwargs):
+        opened.append(str(fp))
+        return real_open(fp, *args, **kwargs)
+
+    for path in photo_files(tmp_path / "photos"):
+        full = inspect_image(path, DEFAULT_MAX_PIXELS)
+        monkeypatch.setattr(Image, "open", counting_open)
+        checked = check_download(str(path), "x", None, DEFAULT_MAX_PIXELS, None)
+        monkeypatch.setattr(Image, "open", real_open)
+        assert checked.reason is None and checked.analysis is not None, path.name
+        assert (checked.info.format, checked.info.width, checked.info.height, checked.info.frames) == \
+            (full.format, full.width, full.height, full.frames), path.name
+        assert checked.info.phash == checked.analysis.signature.hashes.phash
+        assert opened == [str(path)], f"{path.name} opened {len(opened)} times"
+        opened.clear()

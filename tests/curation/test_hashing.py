@@ -1,4 +1,6 @@
-"""The hashes Harvest computes from one grey array are imagehash's, bit for bit."""
+"""The hashes Harvest computes from one grey array are imagehash's, bit for bit, of the very
+copy Harvest hashes: the analysis copy is greyscale (since analysis version 2: converted, then
+shrunk), so imagehash's own conversion to grey leaves it as it is and both hash the same pixels."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ def test_every_shared_photo_hashes_as_imagehash_does() -> None:
     mismatched = []
     for path in photos:
         image, _ = open_for_analysis(path, ValidationLimits())
+        assert image.mode == "L"
         if image_hashes(image) != reference(image):
             mismatched.append(path.name)
     assert mismatched == []

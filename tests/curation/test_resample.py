@@ -11,7 +11,7 @@ import scipy.fft
 from PIL import Image
 
 from curation.hashing import BOX_POSITIONS, BOX_SCALES, BOX_SOURCE, _hex, crop_hashes
-from curation.resample import lanczos_weights, resize_grid, vertical_first
+from curation.resample import lanczos_weights, resize_grid, resize_whole, vertical_first
 from curation.validate import ValidationLimits
 from curation.workers import open_for_analysis
 
@@ -51,6 +51,15 @@ def test_whole_image_resize_is_pillows(size: tuple[int, int], out: tuple[int, in
     mine = resize_grid(np.asarray(image, dtype=np.float64), lanczos_weights(height, 0.0, height, out[1])[None],
                        lanczos_weights(width, 0.0, width, out[0])[None])[0, 0]
     np.testing.assert_array_equal(mine, np.asarray(image.resize(out, Image.Resampling.LANCZOS)))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_resizes_sharing_a_pass_are_pillows(size: tuple[int, int]) -> None:
+    """The image hashes' two resizes (32x32 and 9x8), whichever pass Pillow does first."""
+    image = noise(size)
+    outs = [(32, 32), (9, 8), (5, 40)]
+    for out, mine in zip(outs, resize_whole(np.asarray(image, dtype=np.float64), outs)):
+        np.testing.assert_array_equal(mine, np.asarray(image.resize(out, Image.Resampling.LANCZOS)))
 
 
 @pytest.mark.parametrize("size", SIZES)
