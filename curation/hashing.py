@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 from PIL import Image
 
 from curation.resample import lanczos_weights, resize_grid, resize_whole
@@ -61,12 +60,31 @@ def grey_hashes(grey: Image.Image) -> ImageHashes:
     return ImageHashes(phash=phash, phash_flip=phash_flip, dhash=dhash, dhash_flip=dhash_flip)
 
 
+def _dct_rows(size: int, count: int) -> np.ndarray:
+    """The first `count` rows of the unnormalised DCT-II matrix of `size` points, the transform
+    scipy.fft.dct makes by default and imagehash's pHash takes: 2 cos(pi k (2n + 1) / 2N)."""
+    k = np.arange(count)[:, None]
+    n = np.arange(size)[None, :]
+    matrix = 2.0 * np.cos(np.pi * k * (2 * n + 1) / (2 * size))
+    matrix.setflags(write=False)
+    return matrix
+
+
+LOW_DCT = _dct_rows(32, 8)
+EXACT_ZERO = 1e-7  # products of 8-bit pixels sit ~1e-10 off a coefficient that is exactly zero
+
+
 def low_frequencies(squares: np.ndarray) -> np.ndarray:
-    """The 8x8 lowest DCT-II coefficients of each 32x32 square (n, 32, 32), 64 a row: of the
-    transform down the columns only the 8 lowest rows go on to the transform along the rows,
-    which is all the low corner needs (the numbers of the full 2-D DCT sliced, a third cheaper)."""
-    rows = scipy.fft.dct(squares, axis=1)[:, :8, :]
-    return scipy.fft.dct(rows, axis=2)[:, :, :8].reshape(len(squares), 64)
+    """The 8x8 lowest DCT-II coefficients of each 32x32 square (n, 32, 32), 64 a row, as two
+    products with the 8 rows of the DCT matrix the corner needs: 5x cheaper than scipy's FFT
+    transform, and no process loads scipy for it (0.3-0.5 s a worker). The products agree with
+    the FFT to ~1e-10; only exact zeros (flat squares, constant rows or columns), which the FFT
+    gives exactly and the products as rounding noise, could then fall on the other side of the
+    median, so they are snapped to zero. Bit for bit imagehash on every photo and synthetic
+    image tests/curation/test_hashing.py compares."""
+    low = LOW_DCT @ squares @ LOW_DCT.T
+    low[np.abs(low) < EXACT_ZERO] = 0.0
+    return low.reshape(len(squares), 64)
 
 
 def _hex(bits: np.ndarray) -> list[str]:

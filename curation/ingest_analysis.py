@@ -27,7 +27,7 @@ from workspace.imagecheck import ImageInfo, InvalidImage, inspect_image, sniff_f
 from workspace.images import JUDGED_EACH_CURATE, reject, reject_flagged
 from workspace.layout import Workspace
 
-if TYPE_CHECKING:  # curation.workers loads scipy: the crawl process imports it only to analyse in-thread
+if TYPE_CHECKING:  # the crawl process loads the analysis code only to analyse in-thread or unpickle a result
     from curation.pipeline import CurateConfig
     from curation.workers import Analysis
 

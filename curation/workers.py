@@ -1,5 +1,5 @@
 """Per-image work done in worker processes. Kept apart from the pipeline so that a spawned
-worker imports only Pillow/numpy/scipy, not scikit-learn and the catalog code.
+worker imports only Pillow and numpy, not scikit-learn, scipy and the catalog code.
 
 Analysis decodes each image once (JPEG draft, to the largest size any consumer needs) and makes
 everything from that one image: the quality flags and all hashes from one small greyscale copy,

@@ -180,7 +180,7 @@ def _header(image: Image.Image, max_pixels: int) -> tuple[int, int, int]:
 def perceptual_hash(image: Image.Image) -> str | None:
     """imagehash's pHash (computed as curation computes it) of the upright image as 16 hex
     digits, None if it cannot be computed."""
-    from curation.hashing import grey_hashes  # numpy + scipy.fft: loaded by the first image, not by the CLI
+    from curation.hashing import grey_hashes  # numpy: loaded by the first image, not by the CLI
 
     try:
         upright = ImageOps.exif_transpose(image)

@@ -44,3 +44,22 @@ def test_odd_sizes_and_flat_images_hash_as_imagehash_does(size: tuple[int, int])
     gradient = Image.fromarray(np.tile(np.linspace(0, 255, size[0], dtype=np.uint8), (size[1], 1)), "L").convert("RGB")
     for image in (noise, gradient, Image.new("RGB", size, (200, 10, 90))):
         assert image_hashes(image) == reference(image)
+
+
+def test_the_low_dct_corner_is_scipys_transform_and_keeps_its_exact_zeros() -> None:
+    """The products replace scipy.fft's DCT: the same numbers to rounding, and the coefficients
+    the FFT gives as exact zeros (flat squares, constant rows or columns) are exact zeros too, so
+    no median comparison can tip on rounding noise."""
+    from scipy.fft import dct
+
+    from curation.hashing import low_frequencies
+
+    rng = np.random.default_rng(7)
+    ramp = np.tile(np.arange(32, dtype=np.float64) * 7, (32, 1))
+    squares = np.stack([rng.integers(0, 256, (32, 32)).astype(np.float64), np.full((32, 32), 137.0), ramp, ramp.T,
+                        np.zeros((32, 32)), np.full((32, 32), 255.0)])
+    expected = dct(dct(squares, axis=1), axis=2)[:, :8, :8].reshape(len(squares), 64)
+    got = low_frequencies(squares)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    assert ((got == 0) == (expected == 0)).all()
+    assert (np.sign(got) == np.sign(expected)).all()
