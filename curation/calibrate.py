@@ -24,12 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from curation.confirm import crop_similarity
 from curation.hashing import BOXES
 from workspace.images import UNJUDGED_LABELS as UNJUDGED
+
+if TYPE_CHECKING:  # curation.pairs imports this module
+    from curation.pairs import Candidates
 
 BUDGET_PER_1000 = 5.0           # expected chance candidate pairs per 1,000 images, per hash
 PAIRS_PER_1000 = 1000 * 999 / 2
@@ -93,8 +97,11 @@ class Calibration:
                 f"({self.null_pairs:,} {self.null.replace('_', '-')} pairs)")
 
 
-def calibrate(items: Sequence, ceiling: int, seed: int = 0) -> Calibration:
-    """The rule for `items` (curation.dedupe.DedupeItem): radii from their own chance rates."""
+def calibrate(items: Sequence, ceiling: int, seed: int = 0, candidates: Candidates | None = None) -> Calibration:
+    """The rule for `items` (curation.dedupe.DedupeItem): radii from their own chance rates. Its
+    radii never exceed the ceiling's (pHash `ceiling`, dHash + DHASH_EXTRA, crop + CROP_EXTRA:
+    `choose_radius` stops at those limits, the fallback takes the smaller), so `candidates`
+    searched at the ceiling (curation.pairs.ceiling_candidates) serve the final judgement too."""
     n = len(items)
     if n < MIN_IMAGES:
         rule = DuplicateRule(min(FALLBACK["phash"], ceiling), min(FALLBACK["dhash"], ceiling + DHASH_EXTRA),
@@ -107,7 +114,7 @@ def calibrate(items: Sequence, ceiling: int, seed: int = 0) -> Calibration:
     dist = {"phash": table.phash_distance(first, second), "dhash": table.dhash_distance(first, second),
             "crop": table.crop_distance(first, second)}
     if kind == "random":  # a folder may hold many copies: leave out whole groups of them
-        group = copy_groups(items, ceiling)
+        group = copy_groups(items, ceiling, candidates)
         keep = group[first] != group[second]
     else:  # copies across classes (conflicts) are rare and barely move the anchored estimate
         keep = np.ones(first.size, dtype=bool)
@@ -199,7 +206,7 @@ def null_pairs(items: Sequence, rng: np.random.Generator) -> tuple[str, np.ndarr
     return "random", first, second
 
 
-def copy_groups(items: Sequence, ceiling: int) -> np.ndarray:
+def copy_groups(items: Sequence, ceiling: int, candidates: Candidates | None = None) -> np.ndarray:
     """A group label per item: connected components of the pairs confirmed at the ceiling radii
     (with looser pixel bars), so that copies of copies count as related too."""
     from curation.dedupe import UnionFind
@@ -212,7 +219,7 @@ def copy_groups(items: Sequence, ceiling: int) -> np.ndarray:
     by_sha: dict[str, int] = {}
     for position, item in enumerate(items):
         finder.union(by_sha.setdefault(item.sha256, position), position)
-    for pair in find_pairs(items, rule):
+    for pair in find_pairs(items, rule, candidates=candidates):
         if pair.confirmed:
             finder.union(pair.a, pair.b)
     return np.array([finder.find(i) for i in range(len(items))])
