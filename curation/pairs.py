@@ -56,37 +56,12 @@ def label(item) -> str | None:
 
 
 @dataclass
-class Candidates:
-    """Candidate pairs searched once, at radii at least as wide as any rule of one curate asks
-    for, and the confirming checks' scores, each computed once per pair. Calibration's preliminary
-    judgement at the ceiling and the final judgement at the calibrated radii (never wider:
-    `curation.calibrate`) take their verdicts from the same search and the same scores, so a
-    pair is never confirmed twice. A wider radius than was searched is searched afresh."""
+class PairScores:
+    """The confirming checks' scores of pairs of `items`, each computed once and remembered."""
 
     items: Sequence
-    phash_radius: int
-    crop_radius: int
-    pair_search: PairSearch | None = None
-    near: dict[Position, int] = field(default_factory=dict)    # pair -> closest pHash distance
-    crops: dict[Position, int] = field(default_factory=dict)   # pair -> closest box-hash distance
     _pixels: dict[tuple[int, int, bool], PixelScore] = field(default_factory=dict, repr=False)
     _aligned: dict[Position, float] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def search(cls, items: Sequence, phash_radius: int, crop_radius: int,
-               pair_search: PairSearch | None = None) -> Candidates:
-        return cls(items, phash_radius, crop_radius, pair_search, hash_candidates(items, phash_radius, pair_search),
-                   crop_candidates(items, crop_radius))
-
-    def near_within(self, radius: int) -> dict[Position, int]:
-        if radius > self.phash_radius:
-            return hash_candidates(self.items, radius, self.pair_search)
-        return {pair: d for pair, d in self.near.items() if d <= radius}
-
-    def crops_within(self, radius: int) -> dict[Position, int]:
-        if radius > self.crop_radius:
-            return crop_candidates(self.items, radius)
-        return {pair: d for pair, d in self.crops.items() if d <= radius}
 
     def pixels(self, i: int, j: int, mirrored: bool) -> PixelScore:
         key = (i, j, mirrored)
@@ -98,6 +73,39 @@ class Candidates:
         if (i, j) not in self._aligned:
             self._aligned[(i, j)] = crop_similarity(self.items[i].thumb, self.items[j].thumb)
         return self._aligned[(i, j)]
+
+
+@dataclass
+class Candidates:
+    """Candidate pairs searched once, at radii at least as wide as any rule of one curate asks
+    for, with one `PairScores`. Calibration's preliminary judgement at the ceiling and the final
+    judgement at the calibrated radii (never wider: `curation.calibrate`) take their verdicts from
+    the same search and the same scores, so no pair is confirmed twice. A radius wider than was
+    searched is searched afresh."""
+
+    items: Sequence
+    phash_radius: int
+    crop_radius: int
+    pair_search: PairSearch | None
+    near: dict[Position, int]      # pair -> closest pHash distance (either orientation)
+    crops: dict[Position, int]     # pair -> closest box-hash distance
+    scores: PairScores
+
+    @classmethod
+    def search(cls, items: Sequence, phash_radius: int, crop_radius: int,
+               pair_search: PairSearch | None = None) -> Candidates:
+        return cls(items, phash_radius, crop_radius, pair_search, hash_candidates(items, phash_radius, pair_search),
+                   crop_candidates(items, crop_radius), PairScores(items))
+
+    def near_within(self, radius: int) -> dict[Position, int]:
+        if radius > self.phash_radius:
+            return hash_candidates(self.items, radius, self.pair_search)
+        return {pair: d for pair, d in self.near.items() if d <= radius}
+
+    def crops_within(self, radius: int) -> dict[Position, int]:
+        if radius > self.crop_radius:
+            return crop_candidates(self.items, radius)
+        return {pair: d for pair, d in self.crops.items() if d <= radius}
 
 
 def ceiling_candidates(items: Sequence, ceiling: int, pair_search: PairSearch | None = None,
@@ -114,12 +122,13 @@ def find_pairs(items: Sequence, rule: DuplicateRule, similarity: Similarity | No
     `candidates` (searched at least as wide as `rule`) share their search and scores with other rules."""
     radius = max(rule.ceiling + 2, rule.phash_radius)
     if candidates is None:
-        candidates = Candidates.search(items, radius, rule.crop_radius, pair_search)
-    near = candidates.near_within(radius)
-    crops = candidates.crops_within(rule.crop_radius)
+        near, crops = hash_candidates(items, radius, pair_search), crop_candidates(items, rule.crop_radius)
+        scores = PairScores(items)
+    else:
+        near, crops, scores = candidates.near_within(radius), candidates.crops_within(rule.crop_radius), candidates.scores
     out = []
     for i, j in sorted(near.keys() | crops.keys()):
-        pair = verdict(items, i, j, crops.get((i, j)), rule, similarity, candidates)
+        pair = verdict(items, i, j, crops.get((i, j)), rule, similarity, scores)
         if pair is not None:
             out.append(pair)
     return out
@@ -167,7 +176,7 @@ def crop_candidates(items: Sequence, radius: int) -> dict[Position, int]:
 
 
 def verdict(items: Sequence, i: int, j: int, crop_distance: int | None, rule: DuplicateRule,
-            similarity: Similarity | None, scores: Candidates) -> Pair | None:
+            similarity: Similarity | None, scores: PairScores) -> Pair | None:
     a, b = items[i], items[j]
     p, d, mirrored = distances(a.hashes, b.hashes)
     same_label = label(a) is None or label(b) is None or label(a) == label(b)
@@ -184,7 +193,7 @@ def verdict(items: Sequence, i: int, j: int, crop_distance: int | None, rule: Du
 
 
 def _confirm(a, b, pair: Position, p: int, d: int, mirrored: bool, crop_distance: int | None, rule: DuplicateRule,
-             similarity: Similarity | None, scores: Candidates) -> tuple[str | None, float | None]:
+             similarity: Similarity | None, scores: PairScores) -> tuple[str | None, float | None]:
     """(route, score): the route that confirmed the pair, or None and the best score seen.
     `crop_distance` is given only where the crop route applies (same class, within the radius)."""
     crop_ok = crop_distance is not None
