@@ -138,10 +138,20 @@ def crop_pass_share(items: Sequence, first: np.ndarray, second: np.ndarray, crop
     """Share of unrelated crop-like pairs (the CROP_NULL with the nearest box hashes, however
     near: a small set has few within the radius) that the aligned check would confirm, counted
     with one pass added (so never zero)."""
-    closest = [k for k in np.argsort(crop_distance, kind="stable")[:CROP_NULL] if crop_distance[k] < 64]
+    closest = [k for k in nearest(crop_distance, CROP_NULL) if crop_distance[k] < 64]
     checked = [k for k in closest if items[first[k]].thumb and items[second[k]].thumb]
     passes = sum(crop_similarity(items[first[k]].thumb, items[second[k]].thumb) >= bar for k in checked)
     return (passes + 1) / (len(checked) + 1)
+
+
+def nearest(values: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the `count` smallest values, ties in position order: the head of a stable
+    argsort, without sorting all 2M null pairs."""
+    if values.size <= count:
+        return np.argsort(values, kind="stable")
+    bound = np.partition(values, count - 1)[count - 1]
+    within = np.flatnonzero(values <= bound)
+    return within[np.argsort(values[within], kind="stable")][:count]
 
 
 def crop_bar(phash_radius: int, ceiling: int) -> float:
@@ -259,13 +269,32 @@ class HashTable:
 
     def crop_distance(self, a: np.ndarray, b: np.ndarray, chunk: int = 20_000) -> np.ndarray:
         """Nearest box of either image to the other's whole-image pHash (64 without crop hashes).
-        In chunks of pairs: the boxes of 2M null pairs at once would take ~650 MB, and chunks of
-        ~3 MB that stay in cache are ~1.6x faster than larger ones."""
-        out = np.empty(a.size, dtype=np.int64)
-        for start in range(0, a.size, chunk):
-            pa, pb = a[start:start + chunk], b[start:start + chunk]
-            one = np.bitwise_count(self.crops[pa] ^ self.phash[pb, 0][:, None]).min(axis=1)
-            two = np.bitwise_count(self.crops[pb] ^ self.phash[pa, 0][:, None]).min(axis=1)
-            out[start:start + chunk] = np.minimum(one, two)
+        Where the pairs are about all pairs (a small set's null sample), from the table of every
+        image's boxes against every pHash; else in chunks of pairs: the boxes of 2M null pairs at
+        once would take ~650 MB, and chunks of ~3 MB that stay in cache are ~1.6x faster."""
+        n = len(self.has_crops)
+        if 4 * a.size >= n * n:
+            nearest_box = self.box_table()
+            out = np.minimum(nearest_box, nearest_box.T).ravel()[a * n + b].astype(np.int64)
+        else:
+            out = np.empty(a.size, dtype=np.int64)
+            for start in range(0, a.size, chunk):
+                pa, pb = a[start:start + chunk], b[start:start + chunk]
+                one = np.bitwise_count(self.crops[pa] ^ self.phash[pb, 0][:, None]).min(axis=1)
+                two = np.bitwise_count(self.crops[pb] ^ self.phash[pa, 0][:, None]).min(axis=1)
+                out[start:start + chunk] = np.minimum(one, two)
         out[~(self.has_crops[a] & self.has_crops[b])] = 64
         return out
+
+    def box_table(self, rows: int = 64) -> np.ndarray:
+        """(n, n) uint8: [i, j] = distance of i's nearest box to j's whole-image pHash. A block
+        of rows at a time, one box after another: blocks that stay in cache (~2.5x faster)."""
+        n = len(self.crops)
+        table = np.empty((n, n), dtype=np.uint8)
+        whole = self.phash[None, :, 0]
+        for start in range(0, n, rows):
+            boxes, out = self.crops[start:start + rows], table[start:start + rows]
+            np.bitwise_count(boxes[:, 0, None] ^ whole, out=out)
+            for k in range(1, boxes.shape[1]):
+                np.minimum(out, np.bitwise_count(boxes[:, k, None] ^ whole), out=out)
+        return table
