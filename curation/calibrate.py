@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,6 +50,7 @@ CROP_SAME = 0.95                # ... or this alike after aligning a crop
 CROP_NULL = 200                 # unrelated crop candidates checked to credit the aligned check
 CROP_BAR = (0.95, 0.99)         # the aligned-crop bar: photo-like data ... low-variance data
 CROP_BAR_SPAN = 4               # radius shortfall (bits below the ceiling) that moves it to the top
+TABLE_CELLS = 16_000_000        # up to ~4,000 images, every box against every pHash in one table (16 MB)
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def calibrate(items: Sequence, ceiling: int, seed: int = 0, candidates: Candidat
                            note=f"only {n} images, too few to measure a chance rate (needs {MIN_IMAGES}):"
                                 f" conservative radius used")
     kind, first, second = null_pairs(items, np.random.default_rng(seed))
-    table = HashTable.of(items)
+    table = candidates.table if candidates is not None else HashTable.of(items)
     dist = {"phash": table.phash_distance(first, second), "dhash": table.dhash_distance(first, second),
             "crop": table.crop_distance(first, second)}
     if kind == "random":  # a folder may hold many copies: leave out whole groups of them
@@ -273,7 +275,7 @@ class HashTable:
         image's boxes against every pHash; else in chunks of pairs: the boxes of 2M null pairs at
         once would take ~650 MB, and chunks of ~3 MB that stay in cache are ~1.6x faster."""
         n = len(self.has_crops)
-        if 4 * a.size >= n * n:
+        if 4 * a.size >= n * n and n * n <= TABLE_CELLS:
             nearest_box = self.box_table()
             out = np.minimum(nearest_box, nearest_box.T).ravel()[a * n + b].astype(np.int64)
         else:
@@ -286,15 +288,27 @@ class HashTable:
         out[~(self.has_crops[a] & self.has_crops[b])] = 64
         return out
 
-    def box_table(self, rows: int = 64) -> np.ndarray:
-        """(n, n) uint8: [i, j] = distance of i's nearest box to j's whole-image pHash. A block
-        of rows at a time, one box after another: blocks that stay in cache (~2.5x faster)."""
-        n = len(self.crops)
-        table = np.empty((n, n), dtype=np.uint8)
-        whole = self.phash[None, :, 0]
-        for start in range(0, n, rows):
-            boxes, out = self.crops[start:start + rows], table[start:start + rows]
-            np.bitwise_count(boxes[:, 0, None] ^ whole, out=out)
-            for k in range(1, boxes.shape[1]):
-                np.minimum(out, np.bitwise_count(boxes[:, k, None] ^ whole), out=out)
-        return table
+    def box_table(self, members: np.ndarray | None = None) -> np.ndarray:
+        """(m, m) uint8 over `members` (default: all): [i, j] = distance of i's nearest box to j's
+        whole-image pHash. Calibration and the crop search of a small set share one table."""
+        if len(self.crops) ** 2 <= TABLE_CELLS:
+            return self._box_table if members is None else self._box_table[np.ix_(members, members)]
+        chosen = slice(None) if members is None else members
+        return box_table(self.crops[chosen], self.phash[chosen, 0])
+
+    @cached_property
+    def _box_table(self) -> np.ndarray:
+        return box_table(self.crops, self.phash[:, 0])
+
+
+def box_table(crops: np.ndarray, whole: np.ndarray, rows: int = 64) -> np.ndarray:
+    """(n, n) uint8: [i, j] = distance of row i's nearest box (`crops`, n x BOXES) to `whole[j]`.
+    A block of rows at a time, one box after another: blocks that stay in cache (~2.5x faster)."""
+    n = len(crops)
+    table = np.empty((n, n), dtype=np.uint8)
+    for start in range(0, n, rows):
+        boxes, out = crops[start:start + rows], table[start:start + rows]
+        np.bitwise_count(boxes[:, 0, None] ^ whole[None, :], out=out)
+        for k in range(1, boxes.shape[1]):
+            np.minimum(out, np.bitwise_count(boxes[:, k, None] ^ whole[None, :]), out=out)
+    return table

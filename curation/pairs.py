@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from curation.calibrate import CROP_EXTRA, DuplicateRule
+from curation.calibrate import CROP_EXTRA, TABLE_CELLS, DuplicateRule, HashTable
 from curation.confirm import PixelScore, Similarity, crop_similarity, pixel_similarity
 from curation.hashing import BOXES, as_int, distances, is_near_duplicate
 from curation.index import HammingIndex
@@ -90,12 +90,14 @@ class Candidates:
     near: dict[Position, int]      # pair -> closest pHash distance (either orientation)
     crops: dict[Position, int]     # pair -> closest box-hash distance
     scores: PairScores
+    table: HashTable               # the hashes as arrays, for calibration too
 
     @classmethod
     def search(cls, items: Sequence, phash_radius: int, crop_radius: int,
                pair_search: PairSearch | None = None) -> Candidates:
+        table = HashTable.of(items)
         return cls(items, phash_radius, crop_radius, pair_search, hash_candidates(items, phash_radius, pair_search),
-                   crop_candidates(items, crop_radius), PairScores(items))
+                   crop_candidates(items, crop_radius, table), PairScores(items), table)
 
     def near_within(self, radius: int) -> dict[Position, int]:
         if radius > self.phash_radius:
@@ -104,7 +106,7 @@ class Candidates:
 
     def crops_within(self, radius: int) -> dict[Position, int]:
         if radius > self.crop_radius:
-            return crop_candidates(self.items, radius)
+            return crop_candidates(self.items, radius, self.table)
         return {pair: d for pair, d in self.crops.items() if d <= radius}
 
 
@@ -151,10 +153,11 @@ def hash_candidates(items: Sequence, radius: int, pair_search: PairSearch | None
     return pairs
 
 
-def crop_candidates(items: Sequence, radius: int) -> dict[Position, int]:
+def crop_candidates(items: Sequence, radius: int, table: HashTable | None = None) -> dict[Position, int]:
     """Position pairs of one class (or both unjudged) where one image's whole pHash is within
-    `radius` of a box of the other, with the closest such distance. Searched class by class: the
-    crop route only confirms within a class, and small blocks are compared directly (fast)."""
+    `radius` of a box of the other, with the closest such distance. Searched class by class (the
+    crop route only confirms within a class): a small class in the table of every box against
+    every pHash (`table`'s, shared with calibration), a large one through the Hamming index."""
     blocks: dict[str | None, list[int]] = {}
     for k, item in enumerate(items):
         if len(item.crops) == BOXES:
@@ -163,16 +166,33 @@ def crop_candidates(items: Sequence, radius: int) -> dict[Position, int]:
     for members in blocks.values():
         if len(members) < 2:
             continue
-        index = HammingIndex([as_int(items[k].hashes.phash) for k in members], radius_hint=radius)
-        owners = np.repeat(np.array(members, dtype=np.int64), BOXES)   # the image each box belongs to
-        hits = index.matches([box for k in members for box in items[k].crops], radius)
-        owner, other = owners[hits[:, 0]], np.array(members, dtype=np.int64)[hits[:, 1]]
-        keep = owner != other
-        low, high = np.minimum(owner, other)[keep], np.maximum(owner, other)[keep]
-        for i, j, distance in zip(low.tolist(), high.tolist(), hits[keep, 2].tolist()):
-            if distance < found.get((i, j), 65):
-                found[(i, j)] = distance
+        ids = np.array(members, dtype=np.int64)
+        if len(members) ** 2 <= TABLE_CELLS:
+            table = table if table is not None else HashTable.of(items)
+            first, second, distance = _crops_by_table(table.box_table(ids), radius)
+        else:
+            first, second, distance = _crops_by_index([items[k] for k in members], radius)
+        low, high = np.minimum(ids[first], ids[second]), np.maximum(ids[first], ids[second])
+        for i, j, d in zip(low.tolist(), high.tolist(), distance.tolist()):
+            if d < found.get((i, j), 65):
+                found[(i, j)] = d
     return found
+
+
+def _crops_by_table(table: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first, second, distance) of a block, from its table of every box against every pHash."""
+    nearest = np.minimum(table, table.T)
+    first, second = np.nonzero(np.triu(nearest <= radius, 1))
+    return first, second, nearest[first, second]
+
+
+def _crops_by_index(block: Sequence, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same from the Hamming index (compiled at scale): every box queried against the pHashes."""
+    index = HammingIndex([as_int(item.hashes.phash) for item in block], radius_hint=radius)
+    hits = index.matches([box for item in block for box in item.crops], radius)
+    owner = hits[:, 0] // BOXES                              # the image each box belongs to
+    keep = owner != hits[:, 1]
+    return owner[keep], hits[keep, 1], hits[keep, 2]
 
 
 def verdict(items: Sequence, i: int, j: int, crop_distance: int | None, rule: DuplicateRule,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from curation import confirm
+from curation import confirm, pairs
 from curation.calibrate import calibrate
 from curation.dedupe import DedupeItem, judge
 from curation.hashing import signature, split_crop_hashes
@@ -122,10 +122,13 @@ def test_a_wider_radius_than_searched_is_searched_afresh(flower_items) -> None:
     assert len(wide.near) > len(narrow.near) and len(wide.crops) > len(narrow.crops)
 
 
-def test_candidate_searches_match_their_definition_pair_by_pair(flower_items) -> None:
+@pytest.mark.parametrize("crop_search", ["table", "index"])
+def test_candidate_searches_match_their_definition_pair_by_pair(flower_items, crop_search, monkeypatch) -> None:
     """The searches behind every verdict, against their definitions checked on every pair: the
     closest pHash distance over both orientations, and the closest box of either image to the
-    other's whole-image pHash (same class only)."""
+    other's whole-image pHash (same class only), by the box table and by the Hamming index."""
+    if crop_search == "index":
+        monkeypatch.setattr(pairs, "TABLE_CELLS", 0)
     items = flower_items[:300] + flower_items[-300:]       # two classes
     phash = [(int(i.hashes.phash, 16), int(i.hashes.phash_flip, 16)) for i in items]
     near, crops = {}, {}
