@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from curation.calibrate import CROP_EXTRA, TABLE_CELLS, DuplicateRule, HashTable
+from curation.calibrate import CROP_EXTRA, DuplicateRule
 from curation.confirm import PixelScore, Similarity, crop_similarity, pixel_similarity
+from curation.hash_table import TABLE_CELLS, HashTable
 from curation.hashing import BOXES, as_int, distances, is_near_duplicate
 from curation.index import HammingIndex
 from workspace.images import UNJUDGED_LABELS as UNJUDGED  # a crawl hint or nothing: not a label that can conflict
