@@ -124,7 +124,7 @@ class HammingIndex:
         block = max(1, BLOCK_CELLS // max(1, len(self.hashes)))
         for start in range(0, len(query), block):
             distances = np.bitwise_count(query[start:start + block, None] ^ self.hashes[None, :])
-            rows = np.flatnonzero(distances.min(axis=1) <= radius)  # rows without a hit skipped: ~2x faster on crop searches
+            rows = np.flatnonzero(distances.min(axis=1) <= radius)  # rows without a hit skipped: ~2x faster
             q_idx, i_idx = np.nonzero(distances[rows] <= radius)
             q_idx = rows[q_idx]
             found.append(np.stack([q_idx + start, i_idx, distances[q_idx, i_idx].astype(np.int64)], axis=1))

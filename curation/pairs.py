@@ -128,7 +128,8 @@ def find_pairs(items: Sequence, rule: DuplicateRule, similarity: Similarity | No
         near, crops = hash_candidates(items, radius, pair_search), crop_candidates(items, rule.crop_radius)
         scores = PairScores(items)
     else:
-        near, crops, scores = candidates.near_within(radius), candidates.crops_within(rule.crop_radius), candidates.scores
+        near, crops = candidates.near_within(radius), candidates.crops_within(rule.crop_radius)
+        scores = candidates.scores
     out = []
     for i, j in sorted(near.keys() | crops.keys()):
         pair = verdict(items, i, j, crops.get((i, j)), rule, similarity, scores)

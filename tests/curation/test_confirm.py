@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image, ImageOps
 
 from curation.confirm import CLIP_HIGH, CLIP_LOW, MIN_VALID, TRIM, _pooled, _pooled_views, correlation, thumb_array

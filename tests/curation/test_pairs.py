@@ -10,7 +10,6 @@ import hashlib
 import math
 import random
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
