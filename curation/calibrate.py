@@ -24,12 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from curation.confirm import crop_similarity
-from curation.hashing import BOXES
+from curation.hash_table import HashTable
 from workspace.images import UNJUDGED_LABELS as UNJUDGED
+
+if TYPE_CHECKING:  # curation.pairs imports this module
+    from curation.pairs import Candidates
 
 BUDGET_PER_1000 = 5.0           # expected chance candidate pairs per 1,000 images, per hash
 PAIRS_PER_1000 = 1000 * 999 / 2
@@ -93,8 +97,11 @@ class Calibration:
                 f"({self.null_pairs:,} {self.null.replace('_', '-')} pairs)")
 
 
-def calibrate(items: Sequence, ceiling: int, seed: int = 0) -> Calibration:
-    """The rule for `items` (curation.dedupe.DedupeItem): radii from their own chance rates."""
+def calibrate(items: Sequence, ceiling: int, seed: int = 0, candidates: Candidates | None = None) -> Calibration:
+    """The rule for `items` (curation.dedupe.DedupeItem): radii from their own chance rates. Its
+    radii never exceed the ceiling's (pHash `ceiling`, dHash + DHASH_EXTRA, crop + CROP_EXTRA:
+    `choose_radius` stops at those limits, the fallback takes the smaller), so `candidates`
+    searched at the ceiling (curation.pairs.ceiling_candidates) serve the final judgement too."""
     n = len(items)
     if n < MIN_IMAGES:
         rule = DuplicateRule(min(FALLBACK["phash"], ceiling), min(FALLBACK["dhash"], ceiling + DHASH_EXTRA),
@@ -103,11 +110,11 @@ def calibrate(items: Sequence, ceiling: int, seed: int = 0) -> Calibration:
                            note=f"only {n} images, too few to measure a chance rate (needs {MIN_IMAGES}):"
                                 f" conservative radius used")
     kind, first, second = null_pairs(items, np.random.default_rng(seed))
-    table = HashTable.of(items)
+    table = candidates.table if candidates is not None else HashTable.of(items)
     dist = {"phash": table.phash_distance(first, second), "dhash": table.dhash_distance(first, second),
             "crop": table.crop_distance(first, second)}
     if kind == "random":  # a folder may hold many copies: leave out whole groups of them
-        group = copy_groups(items, ceiling)
+        group = copy_groups(items, ceiling, candidates)
         keep = group[first] != group[second]
     else:  # copies across classes (conflicts) are rare and barely move the anchored estimate
         keep = np.ones(first.size, dtype=bool)
@@ -131,10 +138,20 @@ def crop_pass_share(items: Sequence, first: np.ndarray, second: np.ndarray, crop
     """Share of unrelated crop-like pairs (the CROP_NULL with the nearest box hashes, however
     near: a small set has few within the radius) that the aligned check would confirm, counted
     with one pass added (so never zero)."""
-    closest = [k for k in np.argsort(crop_distance, kind="stable")[:CROP_NULL] if crop_distance[k] < 64]
+    closest = [k for k in nearest(crop_distance, CROP_NULL) if crop_distance[k] < 64]
     checked = [k for k in closest if items[first[k]].thumb and items[second[k]].thumb]
     passes = sum(crop_similarity(items[first[k]].thumb, items[second[k]].thumb) >= bar for k in checked)
     return (passes + 1) / (len(checked) + 1)
+
+
+def nearest(values: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the `count` smallest values, ties in position order: the head of a stable
+    argsort, without sorting all 2M null pairs."""
+    if values.size <= count:
+        return np.argsort(values, kind="stable")
+    bound = np.partition(values, count - 1)[count - 1]
+    within = np.flatnonzero(values <= bound)
+    return within[np.argsort(values[within], kind="stable")][:count]
 
 
 def crop_bar(phash_radius: int, ceiling: int) -> float:
@@ -199,7 +216,7 @@ def null_pairs(items: Sequence, rng: np.random.Generator) -> tuple[str, np.ndarr
     return "random", first, second
 
 
-def copy_groups(items: Sequence, ceiling: int) -> np.ndarray:
+def copy_groups(items: Sequence, ceiling: int, candidates: Candidates | None = None) -> np.ndarray:
     """A group label per item: connected components of the pairs confirmed at the ceiling radii
     (with looser pixel bars), so that copies of copies count as related too."""
     from curation.dedupe import UnionFind
@@ -212,52 +229,7 @@ def copy_groups(items: Sequence, ceiling: int) -> np.ndarray:
     by_sha: dict[str, int] = {}
     for position, item in enumerate(items):
         finder.union(by_sha.setdefault(item.sha256, position), position)
-    for pair in find_pairs(items, rule):
+    for pair in find_pairs(items, rule, candidates=candidates):
         if pair.confirmed:
             finder.union(pair.a, pair.b)
     return np.array([finder.find(i) for i in range(len(items))])
-
-
-@dataclass(frozen=True)
-class HashTable:
-    """The hashes of all items as arrays, for distances over many pairs at once."""
-
-    phash: np.ndarray       # (n, 2): image, mirror
-    dhash: np.ndarray       # (n, 2)
-    crops: np.ndarray       # (n, BOXES); rows of zeros where an item has no crop hashes
-    has_crops: np.ndarray   # (n,)
-
-    @classmethod
-    def of(cls, items: Sequence) -> HashTable:
-        def column(values: list[str]) -> np.ndarray:
-            return np.array([int(v, 16) for v in values], dtype=np.uint64)
-
-        phash = np.stack([column([i.hashes.phash for i in items]), column([i.hashes.phash_flip for i in items])], 1)
-        dhash = np.stack([column([i.hashes.dhash for i in items]), column([i.hashes.dhash_flip for i in items])], 1)
-        crops = np.zeros((len(items), BOXES), dtype=np.uint64)
-        has = np.zeros(len(items), dtype=bool)
-        for k, item in enumerate(items):
-            if len(item.crops) == BOXES:
-                crops[k] = np.array(item.crops, dtype=np.uint64)
-                has[k] = True
-        return cls(phash, dhash, crops, has)
-
-    def phash_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.minimum(np.bitwise_count(self.phash[a, 0] ^ self.phash[b, 0]),
-                          np.bitwise_count(self.phash[a, 0] ^ self.phash[b, 1])).astype(np.int64)
-
-    def dhash_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.minimum(np.bitwise_count(self.dhash[a, 0] ^ self.dhash[b, 0]),
-                          np.bitwise_count(self.dhash[a, 0] ^ self.dhash[b, 1])).astype(np.int64)
-
-    def crop_distance(self, a: np.ndarray, b: np.ndarray, chunk: int = 100_000) -> np.ndarray:
-        """Nearest box of either image to the other's whole-image pHash (64 without crop hashes).
-        In chunks of pairs: the boxes of 2M null pairs at once would take ~650 MB."""
-        out = np.empty(a.size, dtype=np.int64)
-        for start in range(0, a.size, chunk):
-            pa, pb = a[start:start + chunk], b[start:start + chunk]
-            one = np.bitwise_count(self.crops[pa] ^ self.phash[pb, 0][:, None]).min(axis=1)
-            two = np.bitwise_count(self.crops[pb] ^ self.phash[pa, 0][:, None]).min(axis=1)
-            out[start:start + chunk] = np.minimum(one, two)
-        out[~(self.has_crops[a] & self.has_crops[b])] = 64
-        return out

@@ -45,33 +45,39 @@ def correlation(a: np.ndarray, b: np.ndarray, trim: float = 0.0) -> np.ndarray:
     first, so a local change (a caption, a logo) does not hide that the rest is the same."""
     b = b.reshape(1, -1).astype(np.float64)
     a = a.reshape(-1, b.shape[1]).astype(np.float64)
-    b = np.broadcast_to(b, a.shape)
-    valid = (a > CLIP_LOW) & (a < CLIP_HIGH) & (b > CLIP_LOW) & (b < CLIP_HIGH)
-    few = valid.sum(axis=1) < min(MIN_VALID, b.shape[1] // 4)
+    valid = (a > CLIP_LOW) & (a < CLIP_HIGH) & ((b > CLIP_LOW) & (b < CLIP_HIGH))  # b's test on its one row
+    count = valid.sum(axis=1)
+    few = count < min(MIN_VALID, b.shape[1] // 4)
     valid[few] = True
-    score = _masked_correlation(a, b, valid)
+    count[few] = b.shape[1]
+    b = np.broadcast_to(b, a.shape)
+    weight = valid.astype(np.float64)  # cast once: a product with a bool mask casts it each time
+    score = _masked_correlation(a, b, weight, count)
     if trim > 0:
-        za, zb = _standardised(a, valid), _standardised(b, valid)
+        za, zb = _standardised(a, weight, count), _standardised(b, weight, count)
         residual = np.where(valid, np.abs(za - zb), np.inf)
-        keep = np.maximum(1, np.floor(valid.sum(axis=1) * (1.0 - trim)).astype(int))
+        keep = np.maximum(1, np.floor(count * (1.0 - trim)).astype(int))
         limit = np.take_along_axis(np.sort(residual, axis=1), (keep - 1)[:, None], axis=1)
-        score = _masked_correlation(a, b, valid & (residual <= limit))
+        kept = valid & (residual <= limit)
+        score = _masked_correlation(a, b, kept.astype(np.float64), kept.sum(axis=1))
     return score
 
 
-def _standardised(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    count = valid.sum(axis=1, keepdims=True)
-    mean = (x * valid).sum(axis=1, keepdims=True) / count
-    spread = np.sqrt((((x - mean) * valid) ** 2).sum(axis=1, keepdims=True) / count) + 1e-6
+def _standardised(x: np.ndarray, weight: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """`x` centred and scaled by its mean and spread over the pixels of weight 1."""
+    count = count[:, None]
+    mean = (x * weight).sum(axis=1, keepdims=True) / count
+    spread = np.sqrt((((x - mean) * weight) ** 2).sum(axis=1, keepdims=True) / count) + 1e-6
     return (x - mean) / spread
 
 
-def _masked_correlation(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    count = np.maximum(valid.sum(axis=1), 1)
-    a_mean = (a * valid).sum(axis=1) / count
-    b_mean = (b * valid).sum(axis=1) / count
-    da = (a - a_mean[:, None]) * valid
-    db = (b - b_mean[:, None]) * valid
+def _masked_correlation(a: np.ndarray, b: np.ndarray, weight: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Row by row, the correlation of `a` and `b` over the pixels of weight 1 (`count` of them)."""
+    count = np.maximum(count, 1)
+    a_mean = (a * weight).sum(axis=1) / count
+    b_mean = (b * weight).sum(axis=1) / count
+    da = (a - a_mean[:, None]) * weight
+    db = (b - b_mean[:, None]) * weight
     denominator = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         score = (da * db).sum(axis=1) / denominator

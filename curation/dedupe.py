@@ -17,7 +17,7 @@ from pathlib import Path
 from curation.calibrate import Calibration, DuplicateRule, calibrate
 from curation.confirm import Similarity
 from curation.hashing import ImageHashes
-from curation.pairs import UNJUDGED, Pair, PairSearch, find_pairs
+from curation.pairs import UNJUDGED, Candidates, Pair, PairSearch, ceiling_candidates, find_pairs
 from workspace.images import LabelSource
 
 LABEL_RANK = {LabelSource.MANUAL: 0, LabelSource.QUERY: 1, LabelSource.PSEUDO: 2, LabelSource.CANDIDATE: 3,
@@ -88,9 +88,10 @@ class UnionFind:
 
 
 def judge(items: Sequence[DedupeItem], rule: DuplicateRule, similarity: Similarity | None = None,
-          pair_search: PairSearch | None = None) -> Judgement:
-    """A decision for every item (kept, duplicate of the kept one, or conflict) and the pairs."""
-    pairs = find_pairs(items, rule, similarity, pair_search)
+          pair_search: PairSearch | None = None, candidates: Candidates | None = None) -> Judgement:
+    """A decision for every item (kept, duplicate of the kept one, or conflict) and the pairs;
+    `candidates` are the ones calibration already searched and scored."""
+    pairs = find_pairs(items, rule, similarity, pair_search, candidates)
     finder = UnionFind(len(items))
     by_sha: dict[str, int] = {}
     for position, item in enumerate(items):
@@ -174,8 +175,9 @@ def dedupe_folder(folder: Path, threshold: int = 10) -> FolderResult:
                                 width, height, len(data), f"{len(items):012d}", None,
                                 split_crop_hashes(sig.crop_hashes), sig.thumb))
         paths.append(path)
-    calibration = calibrate(items, threshold)
-    judgement = judge(items, calibration.rule)
+    candidates = ceiling_candidates(items, threshold)
+    calibration = calibrate(items, threshold, candidates=candidates)
+    judgement = judge(items, calibration.rule, candidates=candidates)
     groups = []
     for decision_group in _grouped(judgement.decisions):
         kept = next(d for d in decision_group if d.status == "kept")

@@ -17,18 +17,20 @@ one of the other image's box hashes. Each candidate gets a verdict:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from curation.calibrate import DuplicateRule
-from curation.confirm import Similarity, crop_similarity, pixel_similarity
+from curation.calibrate import CROP_EXTRA, DuplicateRule
+from curation.confirm import PixelScore, Similarity, crop_similarity, pixel_similarity
+from curation.hash_table import TABLE_CELLS, HashTable
 from curation.hashing import BOXES, as_int, distances, is_near_duplicate
 from curation.index import HammingIndex
 from workspace.images import UNJUDGED_LABELS as UNJUDGED  # a crawl hint or nothing: not a label that can conflict
 
 # (hashes, radius) -> (n, 3) array of [i, j, distance], i < j: a self-join equal to HammingIndex.pairs
 PairSearch = Callable[[Sequence[int], int], np.ndarray]
+Position = tuple[int, int]
 
 CONFIRMED = ("near_duplicate", "conflict")
 
@@ -54,62 +56,155 @@ def label(item) -> str | None:
     return item.class_name if item.class_name and item.label_source not in UNJUDGED else None
 
 
+@dataclass
+class PairScores:
+    """The confirming checks' scores of pairs of `items`, each computed once and remembered."""
+
+    items: Sequence
+    _pixels: dict[tuple[int, int, bool], PixelScore] = field(default_factory=dict, repr=False)
+    _aligned: dict[Position, float] = field(default_factory=dict, repr=False)
+
+    def pixels(self, i: int, j: int, mirrored: bool) -> PixelScore:
+        key = (i, j, mirrored)
+        if key not in self._pixels:
+            self._pixels[key] = pixel_similarity(self.items[i].thumb, self.items[j].thumb, mirrored)
+        return self._pixels[key]
+
+    def aligned(self, i: int, j: int) -> float:
+        if (i, j) not in self._aligned:
+            self._aligned[(i, j)] = crop_similarity(self.items[i].thumb, self.items[j].thumb)
+        return self._aligned[(i, j)]
+
+
+@dataclass
+class Candidates:
+    """Candidate pairs searched once, at radii at least as wide as any rule of one curate asks
+    for, with one `PairScores`. Calibration's preliminary judgement at the ceiling and the final
+    judgement at the calibrated radii (never wider: `curation.calibrate`) take their verdicts from
+    the same search and the same scores, so no pair is confirmed twice. A radius wider than was
+    searched is searched afresh."""
+
+    items: Sequence
+    phash_radius: int
+    crop_radius: int
+    pair_search: PairSearch | None
+    near: dict[Position, int]      # pair -> closest pHash distance (either orientation)
+    crops: dict[Position, int]     # pair -> closest box-hash distance
+    scores: PairScores
+    table: HashTable               # the hashes as arrays, for calibration too
+
+    @classmethod
+    def search(cls, items: Sequence, phash_radius: int, crop_radius: int,
+               pair_search: PairSearch | None = None) -> Candidates:
+        table = HashTable.of(items)
+        return cls(items, phash_radius, crop_radius, pair_search, hash_candidates(items, phash_radius, pair_search),
+                   crop_candidates(items, crop_radius, table), PairScores(items), table)
+
+    def near_within(self, radius: int) -> dict[Position, int]:
+        if radius > self.phash_radius:
+            return hash_candidates(self.items, radius, self.pair_search)
+        return {pair: d for pair, d in self.near.items() if d <= radius}
+
+    def crops_within(self, radius: int) -> dict[Position, int]:
+        if radius > self.crop_radius:
+            return crop_candidates(self.items, radius, self.table)
+        return {pair: d for pair, d in self.crops.items() if d <= radius}
+
+
+def ceiling_candidates(items: Sequence, ceiling: int, pair_search: PairSearch | None = None,
+                       margin: int = 0) -> Candidates:
+    """The candidates of every rule under `ceiling`: pHash within ceiling + 2 (the old rule's
+    reach, `find_pairs`) or ceiling + `margin` (`similar_links`), box hashes within ceiling +
+    CROP_EXTRA."""
+    return Candidates.search(items, ceiling + max(2, margin), ceiling + CROP_EXTRA, pair_search)
+
+
 def find_pairs(items: Sequence, rule: DuplicateRule, similarity: Similarity | None = None,
-               pair_search: PairSearch | None = None) -> list[Pair]:
-    """Every candidate pair with its verdict (pairs that are neither confirmed nor possible are dropped)."""
-    near = hash_candidates(items, max(rule.ceiling + 2, rule.phash_radius), pair_search)
-    crops = crop_candidates(items, rule.crop_radius)
+               pair_search: PairSearch | None = None, candidates: Candidates | None = None) -> list[Pair]:
+    """Every candidate pair with its verdict (pairs that are neither confirmed nor possible are dropped).
+    `candidates` (searched at least as wide as `rule`) share their search and scores with other rules."""
+    radius = max(rule.ceiling + 2, rule.phash_radius)
+    if candidates is None:
+        near, crops = hash_candidates(items, radius, pair_search), crop_candidates(items, rule.crop_radius)
+        scores = PairScores(items)
+    else:
+        near, crops = candidates.near_within(radius), candidates.crops_within(rule.crop_radius)
+        scores = candidates.scores
     out = []
-    for i, j in sorted(near | set(crops)):
-        pair = verdict(items, i, j, crops.get((i, j)), rule, similarity)
+    for i, j in sorted(near.keys() | crops.keys()):
+        pair = verdict(items, i, j, crops.get((i, j)), rule, similarity, scores)
         if pair is not None:
             out.append(pair)
     return out
 
 
-def hash_candidates(items: Sequence, radius: int, pair_search: PairSearch | None = None) -> set[tuple[int, int]]:
-    """Position pairs whose pHash (either orientation) is within `radius`; `pair_search` replaces
-    the local index's self-join (the band join of `cluster.band_join` returns the same pairs)."""
+def hash_candidates(items: Sequence, radius: int, pair_search: PairSearch | None = None) -> dict[Position, int]:
+    """Position pairs whose pHash (either orientation) is within `radius`, with the closest such
+    distance; `pair_search` replaces the local index's self-join (the band join of
+    `cluster.band_join` returns the same pairs)."""
     hashes = [as_int(i.hashes.phash) for i in items] + [as_int(i.hashes.phash_flip) for i in items]
-    owners = list(range(len(items))) * 2
     found = pair_search(hashes, radius) if pair_search else HammingIndex(hashes, radius_hint=radius).pairs(radius)
-    pairs = set()
-    for a, b, _ in found:
-        i, j = owners[a], owners[b]
-        if i != j:
-            pairs.add((min(i, j), max(i, j)))
+    found = np.asarray(found, dtype=np.int64).reshape(-1, 3)
+    first, second = found[:, 0] % len(items), found[:, 1] % len(items)  # hash k belongs to item k mod n
+    other = first != second
+    low, high = np.minimum(first, second)[other], np.maximum(first, second)[other]
+    pairs: dict[Position, int] = {}
+    for i, j, distance in zip(low.tolist(), high.tolist(), found[other, 2].tolist()):
+        if distance < pairs.get((i, j), 65):
+            pairs[(i, j)] = distance
     return pairs
 
 
-def crop_candidates(items: Sequence, radius: int) -> dict[tuple[int, int], int]:
+def crop_candidates(items: Sequence, radius: int, table: HashTable | None = None) -> dict[Position, int]:
     """Position pairs of one class (or both unjudged) where one image's whole pHash is within
-    `radius` of a box of the other, with that distance. Searched class by class: the crop route
-    only confirms within a class, and small blocks are compared directly (fast)."""
+    `radius` of a box of the other, with the closest such distance. Searched class by class (the
+    crop route only confirms within a class): a small class in the table of every box against
+    every pHash (`table`'s, shared with calibration), a large one through the Hamming index."""
     blocks: dict[str | None, list[int]] = {}
     for k, item in enumerate(items):
         if len(item.crops) == BOXES:
             blocks.setdefault(label(item), []).append(k)
-    found: dict[tuple[int, int], int] = {}
+    found: dict[Position, int] = {}
     for members in blocks.values():
         if len(members) < 2:
             continue
-        index = HammingIndex([as_int(items[k].hashes.phash) for k in members], ids=members, radius_hint=radius)
-        queries = [(k, box) for k in members for box in items[k].crops]
-        for (owner, _), hits in zip(queries, index.search_many([box for _, box in queries], radius)):
-            for other, distance in hits:
-                if other != owner:
-                    key = (min(owner, other), max(owner, other))
-                    found[key] = min(found.get(key, 64), distance)
+        ids = np.array(members, dtype=np.int64)
+        if len(members) ** 2 <= TABLE_CELLS:
+            table = table if table is not None else HashTable.of(items)
+            first, second, distance = _crops_by_table(table.box_table(ids), radius)
+        else:
+            first, second, distance = _crops_by_index([items[k] for k in members], radius)
+        low, high = np.minimum(ids[first], ids[second]), np.maximum(ids[first], ids[second])
+        for i, j, d in zip(low.tolist(), high.tolist(), distance.tolist()):
+            if d < found.get((i, j), 65):
+                found[(i, j)] = d
     return found
 
 
+def _crops_by_table(table: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first, second, distance) of a block, from its table of every box against every pHash."""
+    nearest = np.minimum(table, table.T)
+    first, second = np.nonzero(np.triu(nearest <= radius, 1))
+    return first, second, nearest[first, second]
+
+
+def _crops_by_index(block: Sequence, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same from the Hamming index (compiled at scale): every box queried against the pHashes."""
+    index = HammingIndex([as_int(item.hashes.phash) for item in block], radius_hint=radius)
+    hits = index.matches([box for item in block for box in item.crops], radius)
+    owner = hits[:, 0] // BOXES                              # the image each box belongs to
+    keep = owner != hits[:, 1]
+    return owner[keep], hits[keep, 1], hits[keep, 2]
+
+
 def verdict(items: Sequence, i: int, j: int, crop_distance: int | None, rule: DuplicateRule,
-            similarity: Similarity | None) -> Pair | None:
+            similarity: Similarity | None, scores: PairScores) -> Pair | None:
     a, b = items[i], items[j]
     p, d, mirrored = distances(a.hashes, b.hashes)
     same_label = label(a) is None or label(b) is None or label(a) == label(b)
     in_crop = crop_distance is not None and crop_distance <= rule.crop_radius
-    route, score = _confirm(a, b, p, d, mirrored, crop_distance if in_crop and same_label else None, rule, similarity)
+    route, score = _confirm(a, b, (i, j), p, d, mirrored, crop_distance if in_crop and same_label else None, rule,
+                            similarity, scores)
     if route:
         kind = "near_duplicate" if same_label else "conflict"
     elif is_near_duplicate(a.hashes, b.hashes, rule.ceiling) or in_crop:
@@ -119,8 +214,8 @@ def verdict(items: Sequence, i: int, j: int, crop_distance: int | None, rule: Du
     return Pair(i, j, kind, route, p, d, crop_distance, score)
 
 
-def _confirm(a, b, p: int, d: int, mirrored: bool, crop_distance: int | None, rule: DuplicateRule,
-             similarity: Similarity | None) -> tuple[str | None, float | None]:
+def _confirm(a, b, pair: Position, p: int, d: int, mirrored: bool, crop_distance: int | None, rule: DuplicateRule,
+             similarity: Similarity | None, scores: PairScores) -> tuple[str | None, float | None]:
     """(route, score): the route that confirmed the pair, or None and the best score seen.
     `crop_distance` is given only where the crop route applies (same class, within the radius)."""
     crop_ok = crop_distance is not None
@@ -130,26 +225,28 @@ def _confirm(a, b, p: int, d: int, mirrored: bool, crop_distance: int | None, ru
         return ("embedding" if close and cosine >= rule.embedding_threshold else None), cosine
     if not (a.thumb and b.thumb) or (p > rule.phash_radius and not crop_ok):
         return None, None  # nothing could confirm it: no need to look at the pixels
-    pixels = pixel_similarity(a.thumb, b.thumb, mirrored)
+    pixels = scores.pixels(*pair, mirrored)
     score = pixels.trimmed
     if p <= rule.phash_radius:
         relax = rule.agree_margin if d <= rule.dhash_radius else 0.0
         if pixels.full >= rule.pixel_threshold - relax or pixels.trimmed >= rule.trimmed_threshold - relax:
             return ("hashes+pixels" if relax else "pixels"), score
     if crop_ok:
-        aligned = crop_similarity(a.thumb, b.thumb)
+        aligned = scores.aligned(*pair)
         if aligned >= rule.crop_bar_at(crop_distance):
             return "crop", aligned
         score = max(score, aligned)
     return None, score
 
 
-def similar_links(items: Sequence, rule: DuplicateRule, margin: int,
-                  pair_search: PairSearch | None = None) -> list[tuple[int, int]]:
+def similar_links(items: Sequence, rule: DuplicateRule, margin: int, pair_search: PairSearch | None = None,
+                  candidates: Candidates | None = None) -> list[Position]:
     """Look-alikes that should share a split (burst shots): both hashes within their calibrated
     radius plus `margin`."""
+    radius = rule.phash_radius + margin
+    near = candidates.near_within(radius) if candidates else hash_candidates(items, radius, pair_search)
     out = []
-    for i, j in sorted(hash_candidates(items, rule.phash_radius + margin, pair_search)):
+    for i, j in sorted(near):
         p, d, _ = distances(items[i].hashes, items[j].hashes)
         if p <= rule.phash_radius + margin and d <= rule.dhash_radius + margin:
             out.append((i, j))

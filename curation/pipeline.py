@@ -26,7 +26,7 @@ from curation.errors import CurationError
 from curation.executor import ExecutorFactory, map_batches, open_executors
 from curation.hashing import ImageHashes, split_crop_hashes
 from curation.ingest_analysis import adopt_ingest_analysis, cache_path, resized_cache
-from curation.pairs import PairSearch, similar_links
+from curation.pairs import Candidates, ceiling_candidates, similar_links
 from curation.publish import begin_build, link_or_copy, published_files, swap_in
 from curation.quality import ALL_FLAGS
 from curation.records import changes, dataset_fingerprint, image_states, split_notes, sync_active_classes
@@ -120,12 +120,13 @@ def curate(ws: Workspace, config: CurateConfig, progress: Progress | None = None
         inactive = sync_active_classes(catalog, ws_config.class_names)
         analysed = adopt_ingest_analysis(catalog, config) + _analyse_new(ws, catalog, config, executors, progress)
         items = _dedupe_items(catalog)
-        calibration = calibrate(items, config.threshold, seed=config.seed)
-        search = executors.pair_search(2 * len(items))
-        judgement = judge(items, calibration.rule, pair_search=search)
+        candidates = ceiling_candidates(items, config.threshold, executors.pair_search(2 * len(items)),
+                                        config.similar_margin)  # one search and one score per pair serve every rule
+        calibration = calibrate(items, config.threshold, seed=config.seed, candidates=candidates)
+        judgement = judge(items, calibration.rule, candidates=candidates)
         _record_calibration(catalog, stage, config, calibration)
         possible = _record_pairs(catalog, items, judgement)
-        applied = _apply_decisions(catalog, items, judgement, calibration, config, search)
+        applied = _apply_decisions(catalog, items, judgement, calibration, config, candidates)
         version = dataset_fingerprint(catalog, ws_config.class_names, asdict(config.resize_spec))
         written, removed = _materialise(ws, catalog, config, ws_config.class_names, version, executors, progress)
         summary = CurateSummary(analysed, applied.rejected, applied.duplicates, applied.conflicts,
@@ -223,14 +224,14 @@ class _Applied:
 
 
 def split_groups(items: list[DedupeItem], judgement: Judgement, calibration: Calibration,
-                 margin: int, pair_search: PairSearch | None = None) -> dict[str, str]:
+                 margin: int, candidates: Candidates | None = None) -> dict[str, str]:
     """Group id of each item for the split. Look-alikes (both hashes within the calibrated radii
     + `margin`), confirmed pairs (linking kept images through their duplicates) and possible
     duplicates within the calibrated radii share a split. Possible duplicates found only by the
     ceiling rule do not: in a low-variance domain they chain whole classes together."""
     rule = calibration.rule
     finder = UnionFind(len(items))
-    for i, j in similar_links(items, rule, margin, pair_search):
+    for i, j in similar_links(items, rule, margin, candidates=candidates):
         finder.union(i, j)
     for pair in judgement.pairs:
         close_crop = pair.crop_distance is not None and pair.crop_distance <= rule.crop_radius
@@ -245,12 +246,12 @@ def split_groups(items: list[DedupeItem], judgement: Judgement, calibration: Cal
 
 
 def _apply_decisions(catalog: Catalog, items: list[DedupeItem], judgement: Judgement, calibration: Calibration,
-                     config: CurateConfig, pair_search: PairSearch | None = None) -> _Applied:
+                     config: CurateConfig, candidates: Candidates | None = None) -> _Applied:
     rows = {r["id"]: r for r in catalog.all("SELECT id, class, label_source, split, status FROM images")}
     decisions = judgement.decisions
     kept = [d for d in decisions if d.status == "kept"]
     trainable = [d for d in kept if d.class_name and rows[d.id]["label_source"] not in UNJUDGED_LABELS]
-    group_of = split_groups(items, judgement, calibration, config.similar_margin, pair_search)
+    group_of = split_groups(items, judgement, calibration, config.similar_margin, candidates)
     plan = plan_splits(
         [SplitItem(d.id, d.class_name or "", group_of[d.id],
                    current_split(rows[d.id]),
