@@ -38,7 +38,8 @@ def imported_workspace(root: Path, photos: list[Path]):
     return ws
 
 
-DRIVER_STEPS = ("_dedupe_items", "calibrate", "judge", "_record_pairs", "_apply_decisions", "_write_metadata")
+DRIVER_STEPS = ("_dedupe_items", "ceiling_candidates", "calibrate", "judge", "_record_pairs", "_apply_decisions",
+                "_write_metadata")
 
 
 def timed_curate(ws, dest: Path, cluster: str | None) -> tuple[float, float]:
