@@ -98,15 +98,15 @@ def resize_whole(grey: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.
     height, width = grey.shape
     results: dict[tuple[int, int], np.ndarray] = {}
     together = [size for size in sizes if not vertical_first(height, width, size[1], size[0])]
-    with _blas().limit(limits=1, user_api="blas"):
-        if together:
-            columns = np.concatenate([lanczos_weights(width, 0.0, width, out_w) for out_w, _ in together])
+    if together:
+        columns = np.concatenate([lanczos_weights(width, 0.0, width, out_w) for out_w, _ in together])
+        with _blas().limit(limits=1, user_api="blas"):
             first = fixed_point_pass(grey @ columns.T)
             edges = np.cumsum([0] + [out_w for out_w, _ in together])
             for (out_w, out_h), start, stop in zip(together, edges[:-1], edges[1:]):
                 results[out_w, out_h] = fixed_point_pass(lanczos_weights(height, 0.0, height, out_h) @ first[:, start:stop])
-        for out_w, out_h in sizes:
-            if (out_w, out_h) not in results:
-                rows = lanczos_weights(height, 0.0, height, out_h)
-                results[out_w, out_h] = fixed_point_pass(fixed_point_pass(rows @ grey) @ lanczos_weights(width, 0.0, width, out_w).T)
+    for out_w, out_h in sizes:
+        if (out_w, out_h) not in results:  # vertical first: one size alone, as resize_grid does it
+            rows, columns = lanczos_weights(height, 0.0, height, out_h), lanczos_weights(width, 0.0, width, out_w)
+            results[out_w, out_h] = resize_grid(grey, rows[None], columns[None])[0, 0]
     return [results[size] for size in sizes]

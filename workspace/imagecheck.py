@@ -97,15 +97,6 @@ def inspect_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo
     return _decode(path, sniff_file(path), max_pixels)
 
 
-def inspect_header(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
-    """Sniff and read the header only (format, size, frames, the pixel limit), no pixels: the
-    cheap half of `inspect_image`, for a caller that decodes the file itself (ingest's analysis)."""
-    fmt = sniff_file(path)
-    with _opened(path, max_pixels) as image:
-        width, height, frames = _header(image, max_pixels)
-    return ImageInfo(format=fmt, width=width, height=height, frames=frames)
-
-
 def sniff_file(path: Path) -> str:
     """The decodable format of a file by its magic bytes; raises InvalidImage otherwise."""
     try:
