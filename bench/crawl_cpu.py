@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench import common
-from bench.ingest import SIZE, WORKERS, build_photos
+from bench.ingest import build_photos, harvest_workspace
 
 NAME = "crawl_cpu"
 WRAPPER = """
@@ -44,6 +44,8 @@ def run_command(args: list[str], catalog: Path | None = None) -> dict:
         time.sleep(0.1)
     _, stderr = process.communicate()
     wall = time.perf_counter() - start
+    if catalog is not None:  # a short crawl may end between two polls: the last word is at its exit
+        marks.append((wall, *_fates(catalog)))
     if process.returncode != 0:
         raise RuntimeError(f"cli.py {' '.join(args)} failed: {stderr.strip()[-800:]}")
     cpu = json.loads(next(line for line in stderr.splitlines() if line.startswith("CPU "))[4:])
@@ -75,12 +77,9 @@ def main(argv: list[str] | None = None) -> dict:
     photos = build_photos(max(args.images, 2000))
     files = sorted(photos.glob("*.jpg"))[:args.images]
     with tempfile.TemporaryDirectory(prefix="bench-crawl-cpu-") as tmp, common.serve_folder(photos) as base:
-        ws, url_file = Path(tmp) / "ws", Path(tmp) / "urls.csv"
-        url_file.write_text("url,class\n" + "".join(f"{base}/{f.name},photos\n" for f in files))
-        common.run_cli("init", str(ws), "--classes", "photos", "--target", str(len(files)), "--image-size", str(SIZE))
-        crawl = run_command(["crawl", str(ws), "--urls", str(url_file), "--allow-private", "--workers", str(WORKERS)],
-                            ws / "catalog.sqlite")
-        curate = run_command(["curate", str(ws), "--size", str(SIZE), "--resize-mode", "center-crop"])
+        crawl_args, curate_args = harvest_workspace([f"{base}/{f.name}" for f in files], Path(tmp))
+        crawl = run_command(crawl_args, Path(crawl_args[1]) / "catalog.sqlite")
+        curate = run_command(curate_args)
     n = len(files)
     rows = [
         ["crawl", f"{crawl['wall_seconds']:.1f}", f"{crawl['cpu_process']:.1f}", f"{crawl['cpu_workers']:.1f}",

@@ -95,17 +95,25 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_harvest(urls: list[str], work: Path) -> dict:
+def harvest_workspace(urls: list[str], work: Path) -> tuple[list[str], list[str]]:
+    """A workspace for `urls` under `work`, and the crawl and curate commands (CLI arguments)
+    this benchmark times, also run by bench.crawl_cpu to explain its figure."""
     ws = work / "harvest_ws"
     url_file = work / "urls.csv"
     url_file.write_text("url,class\n" + "".join(f"{u},photos\n" for u in urls))
     common.run_cli("init", str(ws), "--classes", "photos", "--target", str(len(urls)), "--image-size", str(SIZE))
+    crawl = ["crawl", str(ws), "--urls", str(url_file), "--allow-private", "--workers", str(WORKERS)]
+    curate = ["curate", str(ws), "--size", str(SIZE), "--resize-mode", "center-crop", "--workers", str(PROCESSES)]
+    return crawl, curate
+
+
+def run_harvest(urls: list[str], work: Path) -> dict:
+    crawl, curate = harvest_workspace(urls, work)
+    ws = Path(crawl[1])
     cpu = children_cpu()
-    t_crawl = common.run_cli("crawl", str(ws), "--urls", str(url_file), "--allow-private",
-                             "--workers", str(WORKERS))
+    t_crawl = common.run_cli(*crawl)
     cpu_crawl, cpu = children_cpu() - cpu, children_cpu()
-    t_curate = common.run_cli("curate", str(ws), "--size", str(SIZE), "--resize-mode", "center-crop",
-                              "--workers", str(PROCESSES))
+    t_curate = common.run_cli(*curate)
     cpu_curate = children_cpu() - cpu
     written = sum(1 for p in (ws / "curated").rglob("*") if p.suffix in (".jpg", ".jpeg", ".png", ".webp"))
     total = t_crawl + t_curate
