@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from crawler.downloader import Downloader, DownloadSummary, Fate, FateWriter, StoredUrls, Tally
+from crawler.downloader import Downloader, DownloadSummary, FateWriter, StoredUrls, Tally
+from crawler.fetcher import Fate, fetch_failed
 from curation.ingest_analysis import Checked
 from crawler.http import HostLimiter, HttpPolicy, fetch_to_file, make_session
 from workspace.catalog import Catalog
@@ -113,7 +114,7 @@ class ClusterDownloader(Downloader):
     def fate(self, row: dict, fetched: Fetched) -> Fate:
         """A worker's findings as the fate the local downloader's writer records (in batches)."""
         if fetched.sha256 is None:
-            return Fate(row, outcome=self.fetch_failed(row, fetched.fetch_reason))
+            return Fate(row, outcome=fetch_failed(row, fetched.fetch_reason))
         return Fate(row, sha=fetched.sha256, size=fetched.size, rel=fetched.path,
                     checked=Checked(fetched.info, fetched.invalid))
 

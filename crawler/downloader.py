@@ -13,24 +13,23 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
-import urllib3
-
-from crawler.analysis_pool import POOL_FROM, AnalysisPool
-from crawler.http import HostLimiter, HttpPolicy, fetch_to_file, make_session
+from crawler.fetch_pool import FetchPool
+from crawler.fetcher import Fate, Fetcher, FetchSetup, Outcome
+from crawler.http import HostLimiter, HttpPolicy
 from crawler.requeue import policy_record
-from curation.ingest_analysis import Checked, analysis_key, cache_path, check_download, store_analysis, workspace_resize_spec
+from curation.executor import IN_PROCESS_BELOW
+from curation.ingest_analysis import analysis_key, store_analysis, workspace_resize_spec
 from workspace.catalog import Catalog, utc_now
 from workspace.layout import Workspace
 from workspace.progress import Progress
-from workspace.storage import IngestMeta, IngestResult, place_blob, record_in, sha256_file, temp_path
+from workspace.storage import IngestMeta, IngestResult, record_in
 
 log = logging.getLogger(__name__)
 
-SKIP_REASONS = frozenset({"robots_noai", "private_address", "blocked_address", "bad_url"})
+POOL_FROM = IN_PROCESS_BELOW  # a batch this large downloads in the fetch pool's processes
 BATCH = 64              # fates per catalog transaction ...
 FLUSH_SECONDS = 0.5     # ... or fewer, when this long has passed since the last
 
@@ -42,14 +41,6 @@ class DownloadSummary:
     duplicates: int = 0
     failed: dict[str, int] = field(default_factory=dict)
     cancelled: bool = False
-
-
-@dataclass(frozen=True)
-class Outcome:
-    candidate_id: int
-    status: str          # stored | duplicate | failed | skipped
-    reason: str | None
-    image_id: str | None
 
 
 class Tally:
@@ -74,18 +65,19 @@ class Tally:
 
 
 class Downloader:
-    """Holds the pooled session and per-host limits for one job."""
+    """Holds the HTTP client, the per-host limits and (for large batches) the fetch pool of one job."""
 
     def __init__(self, ws: Workspace, catalog: Catalog, policy: HttpPolicy, workers: int = 8,
                  label_source: str = "query", round_: int | None = None) -> None:
         self.ws, self.catalog, self.policy = ws, catalog, policy
         self.workers = max(1, workers)
         self.label_source, self.round = label_source, round_
-        self.session: urllib3.PoolManager = make_session(policy, pool_size=max(16, self.workers))
+        self.resize_spec = workspace_resize_spec(ws)   # the output a plain curate makes: cached at ingest
+        self.setup = FetchSetup(str(ws.root), policy, self.resize_spec)
         self.limiter = HostLimiter(policy.per_host)
         self._policy_record = policy_record(policy)
-        self.resize_spec = workspace_resize_spec(ws)   # the output a plain curate makes: cached at ingest
-        self.analysis: AnalysisPool | None = None      # processes, for batches worth starting them for
+        self._fetcher: Fetcher | None = None           # this process's, for batches too small for the pool
+        self.pool: FetchPool | None = None             # processes, for batches worth starting them for
 
     @cached_property
     def analysis_key(self) -> str:
@@ -93,10 +85,17 @@ class Downloader:
         checks all run in the pool never needs in this process."""
         return analysis_key(self.resize_spec)
 
+    @property
+    def fetcher(self) -> Fetcher:
+        if self._fetcher is None:
+            self._fetcher = Fetcher(self.setup, pool_size=max(16, self.workers), limiter=self.limiter)
+        return self._fetcher
+
     def close(self) -> None:
-        self.session.clear()  # closes the pooled connections
-        if self.analysis is not None:
-            self.analysis.close()
+        if self._fetcher is not None:
+            self._fetcher.close()
+        if self.pool is not None:
+            self.pool.close()
 
     def __enter__(self) -> Downloader:
         return self
@@ -118,23 +117,28 @@ class Downloader:
 
     def download(self, rows: list[dict], cancel: threading.Event | None = None,
                  progress: Progress | None = None) -> DownloadSummary:
-        """Download `rows` (candidate rows) concurrently; returns counts by outcome. The download
-        threads take rows from one feed and hand their fates to this thread, which alone writes
-        them, a batch per transaction (`FateWriter`)."""
+        """Download `rows` (candidate rows) concurrently; returns counts by outcome. A large batch
+        is fetched and checked in the fetch pool's processes, a small one in this process's
+        threads; either way this thread alone writes the fates, a batch per transaction
+        (`FateWriter`)."""
         tally = Tally(len(rows), progress)
-        if len(rows) >= POOL_FROM and self.analysis is None:
-            self.analysis = AnalysisPool()
         feed = RowFeed(rows, cancel)
         stored = StoredUrls(self.catalog, rows)
         fates: queue.SimpleQueue[Fate | BaseException | None] = queue.SimpleQueue()
-        threads = [threading.Thread(target=self._fetch_all, args=(feed, stored, fates), name=f"download_{k}",
-                                    daemon=True) for k in range(min(self.workers, len(rows)))]
-        for thread in threads:
+        if len(rows) >= POOL_FROM:
+            if self.pool is None:
+                self.pool = FetchPool(self.setup, self.workers)
+            producers = [threading.Thread(target=self.pool.feed, args=(feed.next, fates, self.limiter, stored.image_of),
+                                          name="fetch_feed", daemon=True)]
+        else:
+            producers = [threading.Thread(target=self._fetch_all, args=(feed, stored, fates), name=f"download_{k}",
+                                          daemon=True) for k in range(min(self.workers, len(rows)))]
+        for thread in producers:
             thread.start()
         failure: BaseException | None = None
         try:
             with FateWriter(self, tally) as writer:
-                running = len(threads)
+                running = len(producers)
                 while running:
                     try:
                         fate = fates.get(timeout=FLUSH_SECONDS)
@@ -150,7 +154,7 @@ class Downloader:
                         writer.add([fate])
         finally:
             feed.stop()
-            for thread in threads:
+            for thread in producers:
                 thread.join()
         if failure is not None:
             raise failure
@@ -168,32 +172,11 @@ class Downloader:
             fates.put(None)
 
     def fetch_one(self, row: dict, stored: StoredUrls) -> Fate:
-        """Fetch, hash, check (and analyse) one candidate, and place its file in raw/: all but
-        the catalog write, which `record_fate` makes. A URL already stored is not fetched again."""
+        """One candidate in this process: a URL already stored is not fetched again."""
         known = stored.image_of(row["url"])
         if known is not None:
             return Fate(row, same_url=known)
-        tmp = temp_path(self.ws)
-        try:
-            result = fetch_to_file(self.session, row["url"], tmp, self.policy, self.limiter)
-            if not result.ok:
-                return Fate(row, outcome=self.fetch_failed(row, result.reason))
-            return self._checked(row, tmp, result.sha256 or sha256_file(tmp))
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def _checked(self, row: dict, tmp: Path, sha: str) -> Fate:
-        size = tmp.stat().st_size
-        spec = None if row.get("is_thumbnail") else self.resize_spec  # a thumbnail's flags are set here
-        cache = cache_path(self.ws, sha[:16], spec) if spec else None
-        if self.analysis is not None:
-            checked = self.analysis.check(tmp, sha[:16], cache, self.policy.max_pixels, spec)
-        else:
-            checked = check_download(str(tmp), sha[:16], str(cache) if cache else None, self.policy.max_pixels, spec)
-        if row.get("is_thumbnail"):
-            checked = replace(checked, analysis=None)
-        rel = place_blob(self.ws, tmp, sha, checked.info.ext) if checked.info is not None else None
-        return Fate(row, sha=sha, size=size, rel=rel, checked=checked)
+        return self.fetcher.fetch(row)
 
     def record_fate(self, conn: sqlite3.Connection, fate: Fate) -> Outcome:
         """Write one fate inside the writer's transaction: its image row (and stored analysis)
@@ -210,11 +193,6 @@ class Downloader:
         if ingested.new and ingested.status != "rejected" and checked.analysis is not None:
             store_analysis(conn, ingested.image_id, checked.analysis, self.analysis_key)
         return self._write_fate(conn, self._outcome(conn, row, ingested))
-
-    @staticmethod
-    def fetch_failed(row: dict, reason: str | None) -> Outcome:
-        status = "skipped" if reason in SKIP_REASONS else "failed"
-        return Outcome(row["id"], status, reason, None)
 
     def ingest_meta(self, row: dict) -> IngestMeta:
         return IngestMeta(source=row["url"], class_name=row["class"], label_source=self.label_source,
@@ -240,19 +218,6 @@ class Downloader:
             (outcome.status, outcome.reason, outcome.image_id, policy, utc_now(), outcome.candidate_id),
         )
         return outcome
-
-
-@dataclass(frozen=True)
-class Fate:
-    """What a download thread found for one candidate, waiting for `FateWriter` to record it."""
-
-    row: dict
-    same_url: str | None = None       # the image the URL already is: not fetched
-    outcome: Outcome | None = None    # decided before any file was kept (the fetch failed)
-    sha: str | None = None
-    size: int = 0
-    rel: str | None = None            # where the file was placed in raw/, when it is an image
-    checked: Checked | None = None
 
 
 class RowFeed:

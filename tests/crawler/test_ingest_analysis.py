@@ -18,7 +18,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from crawler.analysis_pool import POOL_FROM, AnalysisPool
+from crawler.downloader import POOL_FROM
 from crawler.crawl import CrawlConfig, crawl
 from crawler.http import HttpPolicy
 from curation.ingest_analysis import analysis_key, workspace_resize_spec
@@ -115,21 +115,6 @@ def test_curate_still_applies_its_limits_and_flags_to_ingest_analyses(tmp_path: 
                    for r in catalog.all("SELECT source, status, reason FROM images")}
     assert reasons == {"ok.jpg": ("accepted", None), "tiny.jpg": ("rejected", "too_small"),
                        "strip.jpg": ("rejected", "odd_aspect"), "flat.jpg": ("rejected", "low_information")}
-
-
-def test_a_dead_analysis_worker_costs_no_other_image(tmp_path: Path) -> None:
-    photo = tmp_path / "photo.jpg"
-    photo.write_bytes(noise_jpeg(5))
-    pool = AnalysisPool(workers=1)
-    try:
-        assert pool.check(photo, "x", None, 150_000_000, None).info is not None
-        for pid in list(pool._pool._processes):  # a decoder crash, as the pool sees it
-            os.kill(pid, signal.SIGKILL)
-        checked = pool.check(photo, "x", None, 150_000_000, None)
-        assert checked.info is not None and checked.analysis is not None
-        assert pool.check(photo, "x", None, 150_000_000, None).reason is None  # the pool was replaced
-    finally:
-        pool.close()
 
 
 def test_the_output_cached_at_ingest_is_the_one_a_plain_curate_makes(tmp_path: Path) -> None:

@@ -50,6 +50,8 @@ class FaultServer:
         self.files = dict(files or {})
         self.hits: Counter[str] = Counter()
         self.completed: Counter[str] = Counter()   # bodies fully written
+        self.active = 0                            # requests being answered now ...
+        self.peak = 0                              # ... and the most there ever were at once
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.gate = threading.Event()   # /gate/ requests wait for it: a test decides when they end
@@ -93,10 +95,20 @@ class FaultServer:
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 segments = [s for s in parts.path.split("/") if s]
                 server._count(parts.path)
+                with server._lock:
+                    server.active += 1
+                    server.peak = max(server.peak, server.active)
+                try:
+                    self.answer(parts.path, segments, query)
+                finally:
+                    with server._lock:
+                        server.active -= 1
+
+            def answer(self, path: str, segments: list[str], query: dict) -> None:
                 route = segments[0] if segments else ""
                 name = segments[-1] if segments else ""
                 try:
-                    getattr(self, f"route_{route}", self.route_missing)(name, query, parts.path)
+                    getattr(self, f"route_{route}", self.route_missing)(name, query, path)
                 except (BrokenPipeError, ConnectionResetError, ValueError):
                     self.close_connection = True  # the route closed or the client left
 
