@@ -1,9 +1,9 @@
 """Where a crawl's time goes: the ingest benchmark's 2,000 URLs crawled and curated, with the CPU
-of the crawl process apart from its analysis workers', and the crawl's timeline (fates recorded,
+of the crawl process apart from its fetch workers', and the crawl's timeline (fates recorded,
 polled in the catalog every 0.1 s).
 
 Each CLI command runs under a small wrapper that reports, at exit, its own CPU and that of the
-children it reaped (the analysis pool). No peer: this explains bench.ingest's Harvest figure.
+children it reaped (the fetch pool). No peer: this explains bench.ingest's Harvest figure.
 """
 from __future__ import annotations
 
