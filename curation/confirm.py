@@ -17,7 +17,7 @@ An embedding lookup can replace the pixel score: `Similarity` is any callable
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -33,6 +33,11 @@ TOP_VIEWS = 8                    # crop views that get the trimmed score
 TRIM = 0.10                      # share of worst-matching pixels the trimmed score drops
 CROP_SCALES = (0.97, 0.94, 0.91, 0.88, 0.85)
 CROP_OFFSETS = (0.0, 0.25, 0.5, 0.75, 1.0)
+PIXEL_PAIRS_PER_CALL = 256       # pairs scored in one array call: ~2 MB per float64 array
+CROP_PAIRS_PER_CALL = 16         # ... 125 views each: ~4 MB per float64 array
+CROP_MEMO = 100_000              # crop scores remembered
+
+_crop_scores: dict[tuple[bytes, bytes], float] = {}
 
 
 def thumb_array(data: bytes) -> np.ndarray:
@@ -43,9 +48,16 @@ def correlation(a: np.ndarray, b: np.ndarray, trim: float = 0.0) -> np.ndarray:
     """Normalised correlation of `b` (one thumbnail) with each of the thumbnails `a`, over the
     pixels unclipped in both; with `trim`, the worst-matching share of those pixels is dropped
     first, so a local change (a caption, a logo) does not hide that the rest is the same."""
-    b = b.reshape(1, -1).astype(np.float64)
-    a = a.reshape(-1, b.shape[1]).astype(np.float64)
-    valid = (a > CLIP_LOW) & (a < CLIP_HIGH) & ((b > CLIP_LOW) & (b < CLIP_HIGH))  # b's test on its one row
+    return row_correlation(a.reshape(-1, b.size), b.reshape(1, -1), trim)
+
+
+def row_correlation(a: np.ndarray, b: np.ndarray, trim: float = 0.0) -> np.ndarray:
+    """`correlation` of each row of `a` with the same row of `b` (or with `b`'s one row). Every
+    row is reduced on its own, so a row's score is the same float whichever rows share the call:
+    many pairs are scored in one call, without numpy's per-call cost for each."""
+    b = b.astype(np.float64)
+    a = a.astype(np.float64)
+    valid = (a > CLIP_LOW) & (a < CLIP_HIGH) & ((b > CLIP_LOW) & (b < CLIP_HIGH))  # a one-row b is tested once
     count = valid.sum(axis=1)
     few = count < min(MIN_VALID, b.shape[1] // 4)
     valid[few] = True
@@ -96,10 +108,20 @@ class PixelScore:
 
 def pixel_similarity(a: bytes, b: bytes, mirrored: bool = False) -> PixelScore:
     """Scores of two thumbnails, `b` mirrored first when the hashes matched its mirror."""
-    first, second = thumb_array(a), thumb_array(b)
-    if mirrored:
-        second = second[:, ::-1]
-    return PixelScore(float(correlation(first, second)[0]), float(correlation(first, second, TRIM)[0]))
+    return pixel_similarities([(a, b, mirrored)])[0]
+
+
+def pixel_similarities(pairs: Sequence[tuple[bytes, bytes, bool]]) -> list[PixelScore]:
+    """`pixel_similarity` of each (a, b, mirrored), PIXEL_PAIRS_PER_CALL pairs per array call."""
+    out = []
+    for start in range(0, len(pairs), PIXEL_PAIRS_PER_CALL):
+        chunk = pairs[start:start + PIXEL_PAIRS_PER_CALL]
+        first = np.stack([thumb_array(a) for a, _, _ in chunk]).reshape(len(chunk), -1)
+        second = np.stack([thumb_array(b)[:, ::-1] if mirrored else thumb_array(b)
+                           for _, b, mirrored in chunk]).reshape(len(chunk), -1)
+        full, trimmed = row_correlation(first, second), row_correlation(first, second, TRIM)
+        out += [PixelScore(f, t) for f, t in zip(full.tolist(), trimmed.tolist())]
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -143,17 +165,44 @@ def _pooled_views(thumb: bytes) -> np.ndarray:
     return _pooled(crop_views(thumb_array(thumb))).astype(np.float32)
 
 
-@lru_cache(maxsize=100_000)
 def crop_similarity(a: bytes, b: bytes) -> float:
     """Best trimmed correlation of either thumbnail with a crop of the other (which one is the
     crop is not known), compared at 16x16. The trimmed score (the slow one) is computed for the
-    TOP_VIEWS views with the best plain correlation only. Remembered: calibration and judgement
-    ask about the same pairs."""
-    first, second = _pooled(thumb_array(a)), _pooled(thumb_array(b))
-    return float(max(_best_view(_pooled_views(a), second), _best_view(_pooled_views(b), first)))
+    TOP_VIEWS views with the best plain correlation only."""
+    return crop_similarities([(a, b)])[0]
 
 
-def _best_view(views: np.ndarray, other: np.ndarray) -> float:
-    plain = correlation(views, other)
-    top = np.argsort(plain)[-TOP_VIEWS:]
-    return float(correlation(views[top], other, TRIM).max())
+def crop_similarities(pairs: Sequence[tuple[bytes, bytes]]) -> list[float]:
+    """`crop_similarity` of each pair, CROP_PAIRS_PER_CALL pairs per array call. Remembered
+    (up to CROP_MEMO pairs): calibration and judgement ask about the same pairs."""
+    todo = list(dict.fromkeys(pair for pair in pairs if pair not in _crop_scores))
+    if len(_crop_scores) + len(todo) > CROP_MEMO:
+        _crop_scores.clear()
+    for start in range(0, len(todo), CROP_PAIRS_PER_CALL):
+        chunk = todo[start:start + CROP_PAIRS_PER_CALL]
+        firsts, seconds = [a for a, _ in chunk], [b for _, b in chunk]
+        for pair, one, other in zip(chunk, _best_views(firsts, seconds), _best_views(seconds, firsts)):
+            _crop_scores[pair] = max(one, other)
+    return [_crop_scores[pair] for pair in pairs]
+
+
+def forget_scores() -> None:
+    """Drop the remembered crop scores and views (tests that time or compare fresh runs)."""
+    _crop_scores.clear()
+    _pooled_views.cache_clear()
+
+
+def _best_views(viewed: list[bytes], others: list[bytes]) -> list[float]:
+    """Per pair, the best trimmed score of `others[k]` against the crop views of `viewed[k]`,
+    trimmed for the TOP_VIEWS views with the best plain correlation only."""
+    views = np.stack([_pooled_views(thumb) for thumb in viewed])              # (pairs, boxes, 16, 16)
+    count, boxes = views.shape[:2]
+    views = views.reshape(count, boxes, -1)
+    other = np.stack([_pooled(thumb_array(thumb)) for thumb in others]).reshape(count, 1, -1)
+    plain = row_correlation(views.reshape(count * boxes, -1),
+                            np.broadcast_to(other, views.shape).reshape(count * boxes, -1)).reshape(count, boxes)
+    top = np.argsort(plain, axis=1)[:, -TOP_VIEWS:]
+    chosen = np.take_along_axis(views, top[:, :, None], axis=1)             # (pairs, TOP_VIEWS, 256)
+    trimmed = row_correlation(chosen.reshape(count * TOP_VIEWS, -1),
+                              np.broadcast_to(other, chosen.shape).reshape(count * TOP_VIEWS, -1), TRIM)
+    return trimmed.reshape(count, TOP_VIEWS).max(axis=1).tolist()
