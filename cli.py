@@ -7,6 +7,7 @@ Heavy libraries (TensorFlow, Selenium) are imported inside the commands that nee
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
@@ -21,27 +22,26 @@ except ImportError:  # pragma: no cover - older typer with click installed
     from click import exceptions as click_exceptions
 from rich.markup import escape
 
-from crawler import commands as crawler_commands
-from curation import commands as curation_commands
-from curation import report_commands
-from demo import commands as demo_commands
-from replica import commands as replica_commands
-from selftrain import commands as selftrain_commands
-from training import commands as training_commands
 from workspace import __version__, console
-from workspace import commands as workspace_commands
-from workspace import doctor_commands, runs_commands
 from workspace.errors import HarvestError
 
-# Each package contributes its commands through a `register(app)` in its commands module; the
-# order here is the order of `harvest --help`.
-COMMAND_MODULES = (
-    workspace_commands, runs_commands, doctor_commands,
-    crawler_commands, replica_commands,
-    curation_commands, report_commands,
-    training_commands, selftrain_commands,
-    demo_commands,
-)
+# The module that registers each command (through its `register(app)`), in the order of
+# `harvest --help`. A run imports only the module of the command it runs (a command module
+# pulls in its package: the crawler's, say, is not what curate needs); help, completion and
+# unknown commands import them all. tests/workspace/test_cli.py checks this table.
+COMMAND_MODULES = {
+    "workspace.commands": ("init", "import", "status", "export"),
+    "workspace.runs_commands": ("runs",),
+    "workspace.doctor_commands": ("doctor",),
+    "crawler.commands": ("crawl", "jobs"),
+    "replica.commands": ("replica",),
+    "curation.commands": ("curate", "dedupe"),
+    "curation.report_commands": ("report",),
+    "training.commands": ("train", "evaluate", "predict"),
+    "selftrain.commands": ("self-train", "pseudo-label"),
+    "demo.commands": ("demo",),
+}
+_registered: set[str] = set()
 
 app = typer.Typer(
     name="harvest",
@@ -70,9 +70,21 @@ def main(
     console.configure_logging(debug=debug, quiet=quiet)
 
 
-def register_commands() -> None:
-    for module in COMMAND_MODULES:
-        module.register(app)
+def register_commands(command: str | None = None) -> None:
+    """Register the module of `command`, or every module (None, or a name no module has)."""
+    owners = [module for module, names in COMMAND_MODULES.items() if command in names] or list(COMMAND_MODULES)
+    for module in owners:
+        if module not in _registered:
+            importlib.import_module(module).register(app)
+            _registered.add(module)
+
+
+def command_named(argv: list[str]) -> str | None:
+    """The command `argv` runs (its first word that is not an option; the global options take
+    no value), or None for shell completion, which lists every command."""
+    if any(name.endswith("_COMPLETE") for name in os.environ):
+        return None
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -109,7 +121,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code, turning every failure into one line."""
     argv = global_flags_first(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in argv or os.environ.get("HARVEST_DEBUG") == "1"
-    register_commands()
+    register_commands(command_named(argv))
     command = get_command(app)
     try:
         result = command.main(args=argv, prog_name=program_name(), standalone_mode=False)

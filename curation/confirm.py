@@ -34,10 +34,12 @@ TRIM = 0.10                      # share of worst-matching pixels the trimmed sc
 CROP_SCALES = (0.97, 0.94, 0.91, 0.88, 0.85)
 CROP_OFFSETS = (0.0, 0.25, 0.5, 0.75, 1.0)
 PIXEL_PAIRS_PER_CALL = 256       # pairs scored in one array call: ~2 MB per float64 array
-CROP_PAIRS_PER_CALL = 16         # ... 125 views each: ~4 MB per float64 array
+CROP_PAIRS_PER_CALL = 8          # ... 125 views each: ~2 MB per float64 array (more is slower here)
 CROP_MEMO = 100_000              # crop scores remembered
+VIEW_MEMO = 1024                 # images whose crop views are remembered (64 KB each)
 
 _crop_scores: dict[tuple[bytes, bytes], float] = {}
+_views: dict[bytes, np.ndarray] = {}
 
 
 def thumb_array(data: bytes) -> np.ndarray:
@@ -142,12 +144,13 @@ def _axis_weights() -> np.ndarray:
     return out
 
 
-def crop_views(thumb: np.ndarray) -> np.ndarray:
-    """Every sub-box of the grid, resampled to a full thumbnail: (boxes, side, side)."""
+def crop_views(thumbs: np.ndarray) -> np.ndarray:
+    """Every sub-box of the grid of each thumbnail (n, side, side), resampled to a full
+    thumbnail: (n, boxes, side, side)."""
     weights = _axis_weights()                                   # (scale, offset, out, in)
-    rows = weights @ thumb                                      # rows resampled: (s, o, out, in)
-    views = rows[:, :, None] @ weights.transpose(0, 1, 3, 2)[:, None]  # then columns: (s, oy, ox, out, out)
-    return views.reshape(-1, THUMB_SIDE, THUMB_SIDE)
+    rows = weights[None] @ thumbs[:, None, None]                # rows resampled: (n, s, o, out, in)
+    views = rows[:, :, :, None] @ weights.transpose(0, 1, 3, 2)[None, :, None]  # then columns: (n, s, oy, ox, out, out)
+    return views.reshape(len(thumbs), -1, THUMB_SIDE, THUMB_SIDE)
 
 
 def _pooled(thumbs: np.ndarray) -> np.ndarray:
@@ -159,10 +162,17 @@ def _pooled(thumbs: np.ndarray) -> np.ndarray:
     return (top + bottom) / np.float32(4)
 
 
-@lru_cache(maxsize=1024)
-def _pooled_views(thumb: bytes) -> np.ndarray:
-    """One image's crop views at 16x16 (64 KB), kept while its pairs are compared."""
-    return _pooled(crop_views(thumb_array(thumb))).astype(np.float32)
+def _pooled_views(thumbs: list[bytes]) -> np.ndarray:
+    """Each image's crop views at 16x16 (64 KB): (n, boxes, 16, 16). Those not remembered are
+    made in one call; the last VIEW_MEMO images' are kept while their pairs are compared."""
+    todo = [thumb for thumb in dict.fromkeys(thumbs) if thumb not in _views]
+    if todo:
+        made = _pooled(crop_views(np.stack([thumb_array(thumb) for thumb in todo]))).astype(np.float32)
+        _views.update(zip(todo, made))
+    out = np.stack([_views[thumb] for thumb in thumbs])
+    for old in list(_views)[:max(0, len(_views) - VIEW_MEMO)]:
+        del _views[old]
+    return out
 
 
 def crop_similarity(a: bytes, b: bytes) -> float:
@@ -189,13 +199,13 @@ def crop_similarities(pairs: Sequence[tuple[bytes, bytes]]) -> list[float]:
 def forget_scores() -> None:
     """Drop the remembered crop scores and views (tests that time or compare fresh runs)."""
     _crop_scores.clear()
-    _pooled_views.cache_clear()
+    _views.clear()
 
 
 def _best_views(viewed: list[bytes], others: list[bytes]) -> list[float]:
     """Per pair, the best trimmed score of `others[k]` against the crop views of `viewed[k]`,
     trimmed for the TOP_VIEWS views with the best plain correlation only."""
-    views = np.stack([_pooled_views(thumb) for thumb in viewed])              # (pairs, boxes, 16, 16)
+    views = _pooled_views(viewed)                                            # (pairs, boxes, 16, 16)
     count, boxes = views.shape[:2]
     views = views.reshape(count, boxes, -1)
     other = np.stack([_pooled(thumb_array(thumb)) for thumb in others]).reshape(count, 1, -1)

@@ -54,7 +54,7 @@ def test_correlation_gives_the_plain_formulations_floats_on_real_and_clipped_thu
         thumbs.append(signature(image).thumb)
     thumbs += [bytes([v]) * 1024 for v in (0, 3, 128, 255)] + [bytes([0, 255, 40, 250]) * 256]  # clipped, flat
     for x in thumbs:
-        views = _pooled_views(x)
+        views = _pooled_views([x])[0]
         for y in thumbs[::3]:
             other = _pooled(thumb_array(y))
             for trim in (0.0, TRIM):
