@@ -206,7 +206,9 @@ def crop_candidates(items: Sequence, radius: int, table: HashTable | None = None
 def _crops_by_table(table: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(first, second, distance) of a block, from its table of every box against every pHash."""
     nearest = np.minimum(table, table.T)
-    first, second = np.nonzero(np.triu(nearest <= radius, 1))
+    first, second = np.nonzero(nearest <= radius)  # then i < j: the order of np.triu's, without its copy
+    upper = first < second
+    first, second = first[upper], second[upper]
     return first, second, nearest[first, second]
 
 
