@@ -54,47 +54,47 @@ def correlation(a: np.ndarray, b: np.ndarray, trim: float = 0.0) -> np.ndarray:
 
 
 def row_correlation(a: np.ndarray, b: np.ndarray, trim: float = 0.0) -> np.ndarray:
-    """`correlation` of each row of `a` with the same row of `b` (or with `b`'s one row). Every
+    """`correlation` of each row (last axis) of `a` with the row of `b` it broadcasts with: the
+    same row, or one row of `b` against many of `a`, which is then cast and tested once. Every
     row is reduced on its own, so a row's score is the same float whichever rows share the call:
     many pairs are scored in one call, without numpy's per-call cost for each."""
     b = b.astype(np.float64)
     a = a.astype(np.float64)
-    valid = (a > CLIP_LOW) & (a < CLIP_HIGH) & ((b > CLIP_LOW) & (b < CLIP_HIGH))  # a one-row b is tested once
-    count = valid.sum(axis=1)
-    few = count < min(MIN_VALID, b.shape[1] // 4)
+    valid = (a > CLIP_LOW) & (a < CLIP_HIGH) & ((b > CLIP_LOW) & (b < CLIP_HIGH))
+    count = valid.sum(axis=-1)
+    few = count < min(MIN_VALID, a.shape[-1] // 4)
     valid[few] = True
-    count[few] = b.shape[1]
-    b = np.broadcast_to(b, a.shape)
+    count[few] = a.shape[-1]
     weight = valid.astype(np.float64)  # cast once: a product with a bool mask casts it each time
     score = _masked_correlation(a, b, weight, count)
     if trim > 0:
         za, zb = _standardised(a, weight, count), _standardised(b, weight, count)
         residual = np.where(valid, np.abs(za - zb), np.inf)
         keep = np.maximum(1, np.floor(count * (1.0 - trim)).astype(int))
-        limit = np.take_along_axis(np.sort(residual, axis=1), (keep - 1)[:, None], axis=1)
+        limit = np.take_along_axis(np.sort(residual, axis=-1), (keep - 1)[..., None], axis=-1)
         kept = valid & (residual <= limit)
-        score = _masked_correlation(a, b, kept.astype(np.float64), kept.sum(axis=1))
+        score = _masked_correlation(a, b, kept.astype(np.float64), kept.sum(axis=-1))
     return score
 
 
 def _standardised(x: np.ndarray, weight: np.ndarray, count: np.ndarray) -> np.ndarray:
     """`x` centred and scaled by its mean and spread over the pixels of weight 1."""
-    count = count[:, None]
-    mean = (x * weight).sum(axis=1, keepdims=True) / count
-    spread = np.sqrt((((x - mean) * weight) ** 2).sum(axis=1, keepdims=True) / count) + 1e-6
+    count = count[..., None]
+    mean = (x * weight).sum(axis=-1, keepdims=True) / count
+    spread = np.sqrt((((x - mean) * weight) ** 2).sum(axis=-1, keepdims=True) / count) + 1e-6
     return (x - mean) / spread
 
 
 def _masked_correlation(a: np.ndarray, b: np.ndarray, weight: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Row by row, the correlation of `a` and `b` over the pixels of weight 1 (`count` of them)."""
     count = np.maximum(count, 1)
-    a_mean = (a * weight).sum(axis=1) / count
-    b_mean = (b * weight).sum(axis=1) / count
-    da = (a - a_mean[:, None]) * weight
-    db = (b - b_mean[:, None]) * weight
-    denominator = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
+    a_mean = (a * weight).sum(axis=-1) / count
+    b_mean = (b * weight).sum(axis=-1) / count
+    da = (a - a_mean[..., None]) * weight
+    db = (b - b_mean[..., None]) * weight
+    denominator = np.sqrt((da * da).sum(axis=-1) * (db * db).sum(axis=-1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        score = (da * db).sum(axis=1) / denominator
+        score = (da * db).sum(axis=-1) / denominator
     flat = denominator < 1e-6  # a flat thumbnail: the same picture only if both are flat and alike
     score[flat] = (np.abs(a_mean - b_mean) < 4.0)[flat].astype(np.float64)
     return score
@@ -206,13 +206,8 @@ def _best_views(viewed: list[bytes], others: list[bytes]) -> list[float]:
     """Per pair, the best trimmed score of `others[k]` against the crop views of `viewed[k]`,
     trimmed for the TOP_VIEWS views with the best plain correlation only."""
     views = _pooled_views(viewed)                                            # (pairs, boxes, 16, 16)
-    count, boxes = views.shape[:2]
-    views = views.reshape(count, boxes, -1)
-    other = np.stack([_pooled(thumb_array(thumb)) for thumb in others]).reshape(count, 1, -1)
-    plain = row_correlation(views.reshape(count * boxes, -1),
-                            np.broadcast_to(other, views.shape).reshape(count * boxes, -1)).reshape(count, boxes)
-    top = np.argsort(plain, axis=1)[:, -TOP_VIEWS:]
-    chosen = np.take_along_axis(views, top[:, :, None], axis=1)             # (pairs, TOP_VIEWS, 256)
-    trimmed = row_correlation(chosen.reshape(count * TOP_VIEWS, -1),
-                              np.broadcast_to(other, chosen.shape).reshape(count * TOP_VIEWS, -1), TRIM)
-    return trimmed.reshape(count, TOP_VIEWS).max(axis=1).tolist()
+    views = views.reshape(*views.shape[:2], -1)
+    other = np.stack([_pooled(thumb_array(thumb)) for thumb in others]).reshape(len(others), 1, -1)
+    top = np.argsort(row_correlation(views, other), axis=-1)[:, -TOP_VIEWS:]
+    chosen = np.take_along_axis(views, top[..., None], axis=1)              # (pairs, TOP_VIEWS, 256)
+    return row_correlation(chosen, other, TRIM).max(axis=-1).tolist()
