@@ -36,7 +36,7 @@ CROP_OFFSETS = (0.0, 0.25, 0.5, 0.75, 1.0)
 PIXEL_PAIRS_PER_CALL = 256       # pairs scored in one array call: ~2 MB per float64 array
 CROP_PAIRS_PER_CALL = 8          # ... 125 views each: ~2 MB per float64 array (more is slower here)
 CROP_MEMO = 100_000              # crop scores remembered
-VIEW_MEMO = 1024                 # images whose crop views are remembered (64 KB each)
+VIEW_MEMO = 1024                 # images whose crop views are remembered (125 KB each)
 
 _crop_scores: dict[tuple[bytes, bytes], float] = {}
 _views: dict[bytes, np.ndarray] = {}
@@ -163,7 +163,7 @@ def _pooled(thumbs: np.ndarray) -> np.ndarray:
 
 
 def _pooled_views(thumbs: list[bytes]) -> np.ndarray:
-    """Each image's crop views at 16x16 (64 KB): (n, boxes, 16, 16). Those not remembered are
+    """Each image's crop views at 16x16 (125 KB): (n, boxes, 16, 16). Those not remembered are
     made in one call; the last VIEW_MEMO images' are kept while their pairs are compared."""
     todo = [thumb for thumb in dict.fromkeys(thumbs) if thumb not in _views]
     if todo:
