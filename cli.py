@@ -7,10 +7,11 @@ Heavy libraries (TensorFlow, Selenium) are imported inside the commands that nee
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
+from collections.abc import Callable
+from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -25,23 +26,75 @@ from rich.markup import escape
 from workspace import __version__, console
 from workspace.errors import HarvestError
 
-# The module that registers each command (through its `register(app)`), in the order of
-# `harvest --help`. A run imports only the module of the command it runs (a command module
-# pulls in its package: the crawler's, say, is not what curate needs); help, completion and
+
+# Each command module, imported explicitly but only when called (a command module pulls in its
+# package: the crawler's, say, is not what curate needs).
+def workspace_commands() -> ModuleType:
+    from workspace import commands
+    return commands
+
+
+def runs_commands() -> ModuleType:
+    from workspace import runs_commands
+    return runs_commands
+
+
+def doctor_commands() -> ModuleType:
+    from workspace import doctor_commands
+    return doctor_commands
+
+
+def crawler_commands() -> ModuleType:
+    from crawler import commands
+    return commands
+
+
+def replica_commands() -> ModuleType:
+    from replica import commands
+    return commands
+
+
+def curation_commands() -> ModuleType:
+    from curation import commands
+    return commands
+
+
+def report_commands() -> ModuleType:
+    from curation import report_commands
+    return report_commands
+
+
+def training_commands() -> ModuleType:
+    from training import commands
+    return commands
+
+
+def selftrain_commands() -> ModuleType:
+    from selftrain import commands
+    return commands
+
+
+def demo_commands() -> ModuleType:
+    from demo import commands
+    return commands
+
+
+# The commands each module registers (through its `register(app)`), in the order of
+# `harvest --help`. A run imports only the module of the command it runs; help, completion and
 # unknown commands import them all. tests/workspace/test_cli.py checks this table.
-COMMAND_MODULES = {
-    "workspace.commands": ("init", "import", "status", "export"),
-    "workspace.runs_commands": ("runs",),
-    "workspace.doctor_commands": ("doctor",),
-    "crawler.commands": ("crawl", "jobs"),
-    "replica.commands": ("replica",),
-    "curation.commands": ("curate", "dedupe"),
-    "curation.report_commands": ("report",),
-    "training.commands": ("train", "evaluate", "predict"),
-    "selftrain.commands": ("self-train", "pseudo-label"),
-    "demo.commands": ("demo",),
+COMMAND_MODULES: dict[Callable[[], ModuleType], tuple[str, ...]] = {
+    workspace_commands: ("init", "import", "status", "export"),
+    runs_commands: ("runs",),
+    doctor_commands: ("doctor",),
+    crawler_commands: ("crawl", "jobs"),
+    replica_commands: ("replica",),
+    curation_commands: ("curate", "dedupe"),
+    report_commands: ("report",),
+    training_commands: ("train", "evaluate", "predict"),
+    selftrain_commands: ("self-train", "pseudo-label"),
+    demo_commands: ("demo",),
 }
-_registered: set[str] = set()
+_registered: set[Callable[[], ModuleType]] = set()
 
 app = typer.Typer(
     name="harvest",
@@ -72,11 +125,11 @@ def main(
 
 def register_commands(command: str | None = None) -> None:
     """Register the module of `command`, or every module (None, or a name no module has)."""
-    owners = [module for module, names in COMMAND_MODULES.items() if command in names] or list(COMMAND_MODULES)
-    for module in owners:
-        if module not in _registered:
-            importlib.import_module(module).register(app)
-            _registered.add(module)
+    owners = [load for load, names in COMMAND_MODULES.items() if command in names] or list(COMMAND_MODULES)
+    for load in owners:
+        if load not in _registered:
+            load().register(app)
+            _registered.add(load)
 
 
 def command_named(argv: list[str]) -> str | None:
