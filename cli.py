@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
+from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -21,27 +23,78 @@ except ImportError:  # pragma: no cover - older typer with click installed
     from click import exceptions as click_exceptions
 from rich.markup import escape
 
-from crawler import commands as crawler_commands
-from curation import commands as curation_commands
-from curation import report_commands
-from demo import commands as demo_commands
-from replica import commands as replica_commands
-from selftrain import commands as selftrain_commands
-from training import commands as training_commands
 from workspace import __version__, console
-from workspace import commands as workspace_commands
-from workspace import doctor_commands, runs_commands
 from workspace.errors import HarvestError
 
-# Each package contributes its commands through a `register(app)` in its commands module; the
-# order here is the order of `harvest --help`.
-COMMAND_MODULES = (
-    workspace_commands, runs_commands, doctor_commands,
-    crawler_commands, replica_commands,
-    curation_commands, report_commands,
-    training_commands, selftrain_commands,
-    demo_commands,
-)
+
+# Each command module, imported explicitly but only when called (a command module pulls in its
+# package: the crawler's, say, is not what curate needs).
+def workspace_commands() -> ModuleType:
+    from workspace import commands
+    return commands
+
+
+def runs_commands() -> ModuleType:
+    from workspace import runs_commands
+    return runs_commands
+
+
+def doctor_commands() -> ModuleType:
+    from workspace import doctor_commands
+    return doctor_commands
+
+
+def crawler_commands() -> ModuleType:
+    from crawler import commands
+    return commands
+
+
+def replica_commands() -> ModuleType:
+    from replica import commands
+    return commands
+
+
+def curation_commands() -> ModuleType:
+    from curation import commands
+    return commands
+
+
+def report_commands() -> ModuleType:
+    from curation import report_commands
+    return report_commands
+
+
+def training_commands() -> ModuleType:
+    from training import commands
+    return commands
+
+
+def selftrain_commands() -> ModuleType:
+    from selftrain import commands
+    return commands
+
+
+def demo_commands() -> ModuleType:
+    from demo import commands
+    return commands
+
+
+# The commands each module registers (through its `register(app)`), in the order of
+# `harvest --help`. A run imports only the module of the command it runs; help, completion and
+# unknown commands import them all. tests/workspace/test_cli.py checks this table.
+COMMAND_MODULES: dict[Callable[[], ModuleType], tuple[str, ...]] = {
+    workspace_commands: ("init", "import", "status", "export"),
+    runs_commands: ("runs",),
+    doctor_commands: ("doctor",),
+    crawler_commands: ("crawl", "jobs"),
+    replica_commands: ("replica",),
+    curation_commands: ("curate", "dedupe"),
+    report_commands: ("report",),
+    training_commands: ("train", "evaluate", "predict"),
+    selftrain_commands: ("self-train", "pseudo-label"),
+    demo_commands: ("demo",),
+}
+_registered: set[Callable[[], ModuleType]] = set()
 
 app = typer.Typer(
     name="harvest",
@@ -70,9 +123,21 @@ def main(
     console.configure_logging(debug=debug, quiet=quiet)
 
 
-def register_commands() -> None:
-    for module in COMMAND_MODULES:
-        module.register(app)
+def register_commands(command: str | None = None) -> None:
+    """Register the module of `command`, or every module (None, or a name no module has)."""
+    owners = [load for load, names in COMMAND_MODULES.items() if command in names] or list(COMMAND_MODULES)
+    for load in owners:
+        if load not in _registered:
+            load().register(app)
+            _registered.add(load)
+
+
+def command_named(argv: list[str]) -> str | None:
+    """The command `argv` runs (its first word that is not an option; the global options take
+    no value), or None for shell completion, which lists every command."""
+    if any(name.endswith("_COMPLETE") for name in os.environ):
+        return None
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -109,7 +174,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code, turning every failure into one line."""
     argv = global_flags_first(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in argv or os.environ.get("HARVEST_DEBUG") == "1"
-    register_commands()
+    register_commands(command_named(argv))
     command = get_command(app)
     try:
         result = command.main(args=argv, prog_name=program_name(), standalone_mode=False)

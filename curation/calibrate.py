@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from curation.confirm import crop_similarity
+from curation.confirm import crop_similarities
 from curation.hash_table import HashTable
 from workspace.images import UNJUDGED_LABELS as UNJUDGED
 
@@ -140,7 +140,8 @@ def crop_pass_share(items: Sequence, first: np.ndarray, second: np.ndarray, crop
     with one pass added (so never zero)."""
     closest = [k for k in nearest(crop_distance, CROP_NULL) if crop_distance[k] < 64]
     checked = [k for k in closest if items[first[k]].thumb and items[second[k]].thumb]
-    passes = sum(crop_similarity(items[first[k]].thumb, items[second[k]].thumb) >= bar for k in checked)
+    scores = crop_similarities([(items[first[k]].thumb, items[second[k]].thumb) for k in checked])
+    passes = sum(score >= bar for score in scores)
     return (passes + 1) / (len(checked) + 1)
 
 

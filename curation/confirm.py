@@ -17,7 +17,7 @@ An embedding lookup can replace the pixel score: `Similarity` is any callable
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -33,6 +33,13 @@ TOP_VIEWS = 8                    # crop views that get the trimmed score
 TRIM = 0.10                      # share of worst-matching pixels the trimmed score drops
 CROP_SCALES = (0.97, 0.94, 0.91, 0.88, 0.85)
 CROP_OFFSETS = (0.0, 0.25, 0.5, 0.75, 1.0)
+PIXEL_PAIRS_PER_CALL = 256       # pairs scored in one array call: ~2 MB per float64 array
+CROP_PAIRS_PER_CALL = 8          # ... 125 views each: ~2 MB per float64 array (more is slower here)
+CROP_MEMO = 100_000              # crop scores remembered
+VIEW_MEMO = 1024                 # images whose crop views are remembered (125 KB each)
+
+_crop_scores: dict[tuple[bytes, bytes], float] = {}
+_views: dict[bytes, np.ndarray] = {}
 
 
 def thumb_array(data: bytes) -> np.ndarray:
@@ -43,44 +50,51 @@ def correlation(a: np.ndarray, b: np.ndarray, trim: float = 0.0) -> np.ndarray:
     """Normalised correlation of `b` (one thumbnail) with each of the thumbnails `a`, over the
     pixels unclipped in both; with `trim`, the worst-matching share of those pixels is dropped
     first, so a local change (a caption, a logo) does not hide that the rest is the same."""
-    b = b.reshape(1, -1).astype(np.float64)
-    a = a.reshape(-1, b.shape[1]).astype(np.float64)
-    valid = (a > CLIP_LOW) & (a < CLIP_HIGH) & ((b > CLIP_LOW) & (b < CLIP_HIGH))  # b's test on its one row
-    count = valid.sum(axis=1)
-    few = count < min(MIN_VALID, b.shape[1] // 4)
+    return row_correlation(a.reshape(-1, b.size), b.reshape(1, -1), trim)
+
+
+def row_correlation(a: np.ndarray, b: np.ndarray, trim: float = 0.0) -> np.ndarray:
+    """`correlation` of each row (last axis) of `a` with the row of `b` it broadcasts with: the
+    same row, or one row of `b` against many of `a`, which is then cast and tested once. Every
+    row is reduced on its own, so a row's score is the same float whichever rows share the call:
+    many pairs are scored in one call, without numpy's per-call cost for each."""
+    b = b.astype(np.float64)
+    a = a.astype(np.float64)
+    valid = (a > CLIP_LOW) & (a < CLIP_HIGH) & ((b > CLIP_LOW) & (b < CLIP_HIGH))
+    count = valid.sum(axis=-1)
+    few = count < min(MIN_VALID, a.shape[-1] // 4)
     valid[few] = True
-    count[few] = b.shape[1]
-    b = np.broadcast_to(b, a.shape)
+    count[few] = a.shape[-1]
     weight = valid.astype(np.float64)  # cast once: a product with a bool mask casts it each time
     score = _masked_correlation(a, b, weight, count)
     if trim > 0:
         za, zb = _standardised(a, weight, count), _standardised(b, weight, count)
         residual = np.where(valid, np.abs(za - zb), np.inf)
         keep = np.maximum(1, np.floor(count * (1.0 - trim)).astype(int))
-        limit = np.take_along_axis(np.sort(residual, axis=1), (keep - 1)[:, None], axis=1)
+        limit = np.take_along_axis(np.sort(residual, axis=-1), (keep - 1)[..., None], axis=-1)
         kept = valid & (residual <= limit)
-        score = _masked_correlation(a, b, kept.astype(np.float64), kept.sum(axis=1))
+        score = _masked_correlation(a, b, kept.astype(np.float64), kept.sum(axis=-1))
     return score
 
 
 def _standardised(x: np.ndarray, weight: np.ndarray, count: np.ndarray) -> np.ndarray:
     """`x` centred and scaled by its mean and spread over the pixels of weight 1."""
-    count = count[:, None]
-    mean = (x * weight).sum(axis=1, keepdims=True) / count
-    spread = np.sqrt((((x - mean) * weight) ** 2).sum(axis=1, keepdims=True) / count) + 1e-6
+    count = count[..., None]
+    mean = (x * weight).sum(axis=-1, keepdims=True) / count
+    spread = np.sqrt((((x - mean) * weight) ** 2).sum(axis=-1, keepdims=True) / count) + 1e-6
     return (x - mean) / spread
 
 
 def _masked_correlation(a: np.ndarray, b: np.ndarray, weight: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Row by row, the correlation of `a` and `b` over the pixels of weight 1 (`count` of them)."""
     count = np.maximum(count, 1)
-    a_mean = (a * weight).sum(axis=1) / count
-    b_mean = (b * weight).sum(axis=1) / count
-    da = (a - a_mean[:, None]) * weight
-    db = (b - b_mean[:, None]) * weight
-    denominator = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
+    a_mean = (a * weight).sum(axis=-1) / count
+    b_mean = (b * weight).sum(axis=-1) / count
+    da = (a - a_mean[..., None]) * weight
+    db = (b - b_mean[..., None]) * weight
+    denominator = np.sqrt((da * da).sum(axis=-1) * (db * db).sum(axis=-1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        score = (da * db).sum(axis=1) / denominator
+        score = (da * db).sum(axis=-1) / denominator
     flat = denominator < 1e-6  # a flat thumbnail: the same picture only if both are flat and alike
     score[flat] = (np.abs(a_mean - b_mean) < 4.0)[flat].astype(np.float64)
     return score
@@ -96,10 +110,20 @@ class PixelScore:
 
 def pixel_similarity(a: bytes, b: bytes, mirrored: bool = False) -> PixelScore:
     """Scores of two thumbnails, `b` mirrored first when the hashes matched its mirror."""
-    first, second = thumb_array(a), thumb_array(b)
-    if mirrored:
-        second = second[:, ::-1]
-    return PixelScore(float(correlation(first, second)[0]), float(correlation(first, second, TRIM)[0]))
+    return pixel_similarities([(a, b, mirrored)])[0]
+
+
+def pixel_similarities(pairs: Sequence[tuple[bytes, bytes, bool]]) -> list[PixelScore]:
+    """`pixel_similarity` of each (a, b, mirrored), PIXEL_PAIRS_PER_CALL pairs per array call."""
+    out = []
+    for start in range(0, len(pairs), PIXEL_PAIRS_PER_CALL):
+        chunk = pairs[start:start + PIXEL_PAIRS_PER_CALL]
+        first = np.stack([thumb_array(a) for a, _, _ in chunk]).reshape(len(chunk), -1)
+        second = np.stack([thumb_array(b)[:, ::-1] if mirrored else thumb_array(b)
+                           for _, b, mirrored in chunk]).reshape(len(chunk), -1)
+        full, trimmed = row_correlation(first, second), row_correlation(first, second, TRIM)
+        out += [PixelScore(f, t) for f, t in zip(full.tolist(), trimmed.tolist())]
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -120,12 +144,13 @@ def _axis_weights() -> np.ndarray:
     return out
 
 
-def crop_views(thumb: np.ndarray) -> np.ndarray:
-    """Every sub-box of the grid, resampled to a full thumbnail: (boxes, side, side)."""
+def crop_views(thumbs: np.ndarray) -> np.ndarray:
+    """Every sub-box of the grid of each thumbnail (n, side, side), resampled to a full
+    thumbnail: (n, boxes, side, side)."""
     weights = _axis_weights()                                   # (scale, offset, out, in)
-    rows = weights @ thumb                                      # rows resampled: (s, o, out, in)
-    views = rows[:, :, None] @ weights.transpose(0, 1, 3, 2)[:, None]  # then columns: (s, oy, ox, out, out)
-    return views.reshape(-1, THUMB_SIDE, THUMB_SIDE)
+    rows = weights[None] @ thumbs[:, None, None]                # rows resampled: (n, s, o, out, in)
+    views = rows[:, :, :, None] @ weights.transpose(0, 1, 3, 2)[None, :, None]  # then columns: (n, s, oy, ox, out, out)
+    return views.reshape(len(thumbs), -1, THUMB_SIDE, THUMB_SIDE)
 
 
 def _pooled(thumbs: np.ndarray) -> np.ndarray:
@@ -137,23 +162,52 @@ def _pooled(thumbs: np.ndarray) -> np.ndarray:
     return (top + bottom) / np.float32(4)
 
 
-@lru_cache(maxsize=1024)
-def _pooled_views(thumb: bytes) -> np.ndarray:
-    """One image's crop views at 16x16 (64 KB), kept while its pairs are compared."""
-    return _pooled(crop_views(thumb_array(thumb))).astype(np.float32)
+def _pooled_views(thumbs: list[bytes]) -> np.ndarray:
+    """Each image's crop views at 16x16 (125 KB): (n, boxes, 16, 16). Those not remembered are
+    made in one call; the last VIEW_MEMO images' are kept while their pairs are compared."""
+    todo = [thumb for thumb in dict.fromkeys(thumbs) if thumb not in _views]
+    if todo:
+        made = _pooled(crop_views(np.stack([thumb_array(thumb) for thumb in todo]))).astype(np.float32)
+        _views.update(zip(todo, made))
+    out = np.stack([_views[thumb] for thumb in thumbs])
+    for old in list(_views)[:max(0, len(_views) - VIEW_MEMO)]:
+        del _views[old]
+    return out
 
 
-@lru_cache(maxsize=100_000)
 def crop_similarity(a: bytes, b: bytes) -> float:
     """Best trimmed correlation of either thumbnail with a crop of the other (which one is the
     crop is not known), compared at 16x16. The trimmed score (the slow one) is computed for the
-    TOP_VIEWS views with the best plain correlation only. Remembered: calibration and judgement
-    ask about the same pairs."""
-    first, second = _pooled(thumb_array(a)), _pooled(thumb_array(b))
-    return float(max(_best_view(_pooled_views(a), second), _best_view(_pooled_views(b), first)))
+    TOP_VIEWS views with the best plain correlation only."""
+    return crop_similarities([(a, b)])[0]
 
 
-def _best_view(views: np.ndarray, other: np.ndarray) -> float:
-    plain = correlation(views, other)
-    top = np.argsort(plain)[-TOP_VIEWS:]
-    return float(correlation(views[top], other, TRIM).max())
+def crop_similarities(pairs: Sequence[tuple[bytes, bytes]]) -> list[float]:
+    """`crop_similarity` of each pair, CROP_PAIRS_PER_CALL pairs per array call. Remembered
+    (up to CROP_MEMO pairs): calibration and judgement ask about the same pairs."""
+    todo = list(dict.fromkeys(pair for pair in pairs if pair not in _crop_scores))
+    if len(_crop_scores) + len(todo) > CROP_MEMO:
+        _crop_scores.clear()
+    for start in range(0, len(todo), CROP_PAIRS_PER_CALL):
+        chunk = todo[start:start + CROP_PAIRS_PER_CALL]
+        firsts, seconds = [a for a, _ in chunk], [b for _, b in chunk]
+        for pair, one, other in zip(chunk, _best_views(firsts, seconds), _best_views(seconds, firsts)):
+            _crop_scores[pair] = max(one, other)
+    return [_crop_scores[pair] for pair in pairs]
+
+
+def forget_scores() -> None:
+    """Drop the remembered crop scores and views (tests that time or compare fresh runs)."""
+    _crop_scores.clear()
+    _views.clear()
+
+
+def _best_views(viewed: list[bytes], others: list[bytes]) -> list[float]:
+    """Per pair, the best trimmed score of `others[k]` against the crop views of `viewed[k]`,
+    trimmed for the TOP_VIEWS views with the best plain correlation only."""
+    views = _pooled_views(viewed)                                            # (pairs, boxes, 16, 16)
+    views = views.reshape(*views.shape[:2], -1)
+    other = np.stack([_pooled(thumb_array(thumb)) for thumb in others]).reshape(len(others), 1, -1)
+    top = np.argsort(row_correlation(views, other), axis=-1)[:, -TOP_VIEWS:]
+    chosen = np.take_along_axis(views, top[..., None], axis=1)              # (pairs, TOP_VIEWS, 256)
+    return row_correlation(chosen, other, TRIM).max(axis=-1).tolist()

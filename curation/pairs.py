@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from curation.calibrate import CROP_EXTRA, DuplicateRule
-from curation.confirm import PixelScore, Similarity, crop_similarity, pixel_similarity
+from curation.confirm import PixelScore, Similarity, crop_similarities, pixel_similarities
 from curation.hash_table import TABLE_CELLS, HashTable
 from curation.hashing import BOXES, as_int, distances, is_near_duplicate
 from curation.index import HammingIndex
@@ -65,15 +65,24 @@ class PairScores:
     _aligned: dict[Position, float] = field(default_factory=dict, repr=False)
 
     def pixels(self, i: int, j: int, mirrored: bool) -> PixelScore:
-        key = (i, j, mirrored)
-        if key not in self._pixels:
-            self._pixels[key] = pixel_similarity(self.items[i].thumb, self.items[j].thumb, mirrored)
-        return self._pixels[key]
+        self.score_pixels([(i, j, mirrored)])
+        return self._pixels[(i, j, mirrored)]
 
     def aligned(self, i: int, j: int) -> float:
-        if (i, j) not in self._aligned:
-            self._aligned[(i, j)] = crop_similarity(self.items[i].thumb, self.items[j].thumb)
+        self.score_aligned([(i, j)])
         return self._aligned[(i, j)]
+
+    def score_pixels(self, keys: Sequence[tuple[int, int, bool]]) -> None:
+        """The pixel scores of many (i, j, mirrored) not scored yet, in batched calls."""
+        todo = [key for key in dict.fromkeys(keys) if key not in self._pixels]
+        found = pixel_similarities([(self.items[i].thumb, self.items[j].thumb, mirrored) for i, j, mirrored in todo])
+        self._pixels.update(zip(todo, found))
+
+    def score_aligned(self, positions: Sequence[Position]) -> None:
+        """The aligned crop scores of many pairs not scored yet, in batched calls."""
+        todo = [pair for pair in dict.fromkeys(positions) if pair not in self._aligned]
+        self._aligned.update(zip(todo, crop_similarities([(self.items[i].thumb, self.items[j].thumb)
+                                                          for i, j in todo])))
 
 
 @dataclass
@@ -130,12 +139,25 @@ def find_pairs(items: Sequence, rule: DuplicateRule, similarity: Similarity | No
     else:
         near, crops = candidates.near_within(radius), candidates.crops_within(rule.crop_radius)
         scores = candidates.scores
+    found = [evidence(items, i, j, crops.get((i, j)), rule) for i, j in sorted(near.keys() | crops.keys())]
+    if similarity is None:
+        _score_ahead(items, found, rule, scores)
     out = []
-    for i, j in sorted(near.keys() | crops.keys()):
-        pair = verdict(items, i, j, crops.get((i, j)), rule, similarity, scores)
+    for seen in found:
+        pair = verdict(items, seen, rule, similarity, scores)
         if pair is not None:
             out.append(pair)
     return out
+
+
+def _score_ahead(items: Sequence, found: list[Evidence], rule: DuplicateRule, scores: PairScores) -> None:
+    """The scores the verdicts of `found` will ask for, made in batches (curation.confirm's
+    `*_similarities`: the floats of one pair at a time, without numpy's per-call cost for each):
+    the pixel scores, then the aligned crop scores of the pairs the pixels did not confirm."""
+    looked = [seen for seen in found if _looks_at_pixels(items[seen.i], items[seen.j], seen, rule)]
+    scores.score_pixels([(seen.i, seen.j, seen.mirrored) for seen in looked])
+    scores.score_aligned([(seen.i, seen.j) for seen in looked if seen.crop_check is not None
+                          and not _pixel_route(scores.pixels(seen.i, seen.j, seen.mirrored), seen, rule)])
 
 
 def hash_candidates(items: Sequence, radius: int, pair_search: PairSearch | None = None) -> dict[Position, int]:
@@ -184,7 +206,9 @@ def crop_candidates(items: Sequence, radius: int, table: HashTable | None = None
 def _crops_by_table(table: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(first, second, distance) of a block, from its table of every box against every pHash."""
     nearest = np.minimum(table, table.T)
-    first, second = np.nonzero(np.triu(nearest <= radius, 1))
+    first, second = np.nonzero(nearest <= radius)  # then i < j: the order of np.triu's, without its copy
+    upper = first < second
+    first, second = first[upper], second[upper]
     return first, second, nearest[first, second]
 
 
@@ -197,46 +221,79 @@ def _crops_by_index(block: Sequence, radius: int) -> tuple[np.ndarray, np.ndarra
     return owner[keep], hits[keep, 1], hits[keep, 2]
 
 
-def verdict(items: Sequence, i: int, j: int, crop_distance: int | None, rule: DuplicateRule,
-            similarity: Similarity | None, scores: PairScores) -> Pair | None:
+@dataclass(frozen=True)
+class Evidence:
+    """What the hashes say about the pair of positions (i, j), before any pixel is compared."""
+
+    i: int
+    j: int
+    phash_distance: int
+    dhash_distance: int
+    mirrored: bool                 # the pHash matched b's mirror
+    same_label: bool               # no conflict possible: one class, or an unjudged image
+    crop_distance: int | None      # the closest box-hash distance, for a crop candidate
+    crop_check: int | None         # ... where the crop route applies (same class, within the radius)
+
+
+def evidence(items: Sequence, i: int, j: int, crop_distance: int | None, rule: DuplicateRule) -> Evidence:
     a, b = items[i], items[j]
     p, d, mirrored = distances(a.hashes, b.hashes)
     same_label = label(a) is None or label(b) is None or label(a) == label(b)
     in_crop = crop_distance is not None and crop_distance <= rule.crop_radius
-    route, score = _confirm(a, b, (i, j), p, d, mirrored, crop_distance if in_crop and same_label else None, rule,
-                            similarity, scores)
+    return Evidence(i, j, p, d, mirrored, same_label, crop_distance, crop_distance if in_crop and same_label else None)
+
+
+def verdict(items: Sequence, seen: Evidence, rule: DuplicateRule, similarity: Similarity | None,
+            scores: PairScores) -> Pair | None:
+    a, b = items[seen.i], items[seen.j]
+    route, score = _confirm(a, b, seen, rule, similarity, scores)
+    in_crop = seen.crop_distance is not None and seen.crop_distance <= rule.crop_radius
     if route:
-        kind = "near_duplicate" if same_label else "conflict"
+        kind = "near_duplicate" if seen.same_label else "conflict"
     elif is_near_duplicate(a.hashes, b.hashes, rule.ceiling) or in_crop:
         kind, route = "possible_duplicate", "unconfirmed"
     else:
         return None
-    return Pair(i, j, kind, route, p, d, crop_distance, score)
+    return Pair(seen.i, seen.j, kind, route, seen.phash_distance, seen.dhash_distance, seen.crop_distance, score)
 
 
-def _confirm(a, b, pair: Position, p: int, d: int, mirrored: bool, crop_distance: int | None, rule: DuplicateRule,
-             similarity: Similarity | None, scores: PairScores) -> tuple[str | None, float | None]:
-    """(route, score): the route that confirmed the pair, or None and the best score seen.
-    `crop_distance` is given only where the crop route applies (same class, within the radius)."""
-    crop_ok = crop_distance is not None
+def _confirm(a, b, seen: Evidence, rule: DuplicateRule, similarity: Similarity | None,
+             scores: PairScores) -> tuple[str | None, float | None]:
+    """(route, score): the route that confirmed the pair, or None and the best score seen."""
     cosine = similarity(a.id, b.id) if similarity else None
     if cosine is not None:
-        close = p <= rule.phash_radius or crop_ok
+        close = seen.phash_distance <= rule.phash_radius or seen.crop_check is not None
         return ("embedding" if close and cosine >= rule.embedding_threshold else None), cosine
-    if not (a.thumb and b.thumb) or (p > rule.phash_radius and not crop_ok):
+    if not _looks_at_pixels(a, b, seen, rule):
         return None, None  # nothing could confirm it: no need to look at the pixels
-    pixels = scores.pixels(*pair, mirrored)
+    pixels = scores.pixels(seen.i, seen.j, seen.mirrored)
+    route = _pixel_route(pixels, seen, rule)
+    if route:
+        return route, pixels.trimmed
     score = pixels.trimmed
-    if p <= rule.phash_radius:
-        relax = rule.agree_margin if d <= rule.dhash_radius else 0.0
-        if pixels.full >= rule.pixel_threshold - relax or pixels.trimmed >= rule.trimmed_threshold - relax:
-            return ("hashes+pixels" if relax else "pixels"), score
-    if crop_ok:
-        aligned = scores.aligned(*pair)
-        if aligned >= rule.crop_bar_at(crop_distance):
+    if seen.crop_check is not None:
+        aligned = scores.aligned(seen.i, seen.j)
+        if aligned >= rule.crop_bar_at(seen.crop_check):
             return "crop", aligned
         score = max(score, aligned)
     return None, score
+
+
+def _looks_at_pixels(a, b, seen: Evidence, rule: DuplicateRule) -> bool:
+    """Whether the pixel check could confirm the pair: both have thumbnails, and the pHash is
+    within the radius or the crop route applies."""
+    return bool(a.thumb and b.thumb) and (seen.phash_distance <= rule.phash_radius or seen.crop_check is not None)
+
+
+def _pixel_route(pixels: PixelScore, seen: Evidence, rule: DuplicateRule) -> str | None:
+    """The route if the pixel scores confirm a pair whose pHash is within the radius: the bars
+    are a little lower when dHash is within its radius too."""
+    if seen.phash_distance > rule.phash_radius:
+        return None
+    relax = rule.agree_margin if seen.dhash_distance <= rule.dhash_radius else 0.0
+    if pixels.full >= rule.pixel_threshold - relax or pixels.trimmed >= rule.trimmed_threshold - relax:
+        return "hashes+pixels" if relax else "pixels"
+    return None
 
 
 def similar_links(items: Sequence, rule: DuplicateRule, margin: int, pair_search: PairSearch | None = None,

@@ -73,14 +73,14 @@ def unlabelled(items: list[DedupeItem]) -> list[DedupeItem]:
 
 def separately(items: list[DedupeItem]):
     """Today's straightforward path: every step searches and scores on its own."""
-    confirm.crop_similarity.cache_clear()
+    confirm.forget_scores()
     calibration = calibrate(items, CEILING, seed=7)
     judgement = judge(items, calibration.rule)
     return calibration, judgement, similar_links(items, calibration.rule, MARGIN)
 
 
 def shared(items: list[DedupeItem]):
-    confirm.crop_similarity.cache_clear()
+    confirm.forget_scores()
     candidates = ceiling_candidates(items, CEILING, margin=MARGIN)
     calibration = calibrate(items, CEILING, seed=7, candidates=candidates)
     judgement = judge(items, calibration.rule, candidates=candidates)

@@ -132,3 +132,41 @@ def test_export_refuses_unknown_format(run_cli, tmp_path: Path) -> None:
     result = run_cli("export", tmp_path / "ws", "--out", tmp_path / "m.xlsx")
     assert result.returncode == 1
     assert ".csv or .parquet" in _one_error_line(result.stderr)
+
+
+def test_the_command_table_names_what_each_module_registers() -> None:
+    """cli.COMMAND_MODULES decides which module a run imports: each module must register exactly
+    the commands the table gives it, and the table's order is `--help`'s."""
+    import typer
+    from typer.main import get_command
+
+    import cli
+
+    listed = []
+    for load, names in cli.COMMAND_MODULES.items():
+        fresh = typer.Typer()
+        fresh.callback()(lambda: None)
+        load().register(fresh)
+        assert tuple(get_command(fresh).commands) == names, load.__name__
+        listed += names
+    assert len(listed) == len(set(listed))
+
+
+def test_a_command_imports_only_its_own_package(tmp_path: Path) -> None:
+    """`curate` does not pay for importing the crawler, the replica site or training; `--help`
+    still lists every command."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    script = ("import json, sys, cli; cli.register_commands(cli.command_named(sys.argv[1:]));"
+              " print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    def packages(*argv: str) -> set[str]:
+        found = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, cwd=REPO,
+                               check=True, timeout=120)
+        return set(json.loads(found.stdout))
+
+    others = {"crawler", "replica", "training", "selftrain", "demo"}
+    assert packages("-q", "curate", "W", "--size", "64") & others == set()
+    assert packages("--help") >= others | {"curation", "workspace"}
