@@ -13,7 +13,9 @@ product. Coefficients are computed as Pillow's
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -60,15 +62,38 @@ def lanczos_weights(in_size: int, in0: float, in1: float, out_size: int) -> np.n
 
 
 def fixed_point_pass(products: np.ndarray) -> np.ndarray:
-    """Pillow's rounding of one pass: add half, shift by the precision, clip to 0..255."""
-    return np.clip(np.floor((products + float(1 << (PRECISION_BITS - 1))) / float(1 << PRECISION_BITS)), 0, 255)
+    """Pillow's rounding of one pass: add half, shift by the precision, clip to 0..255. Done in
+    place on `products` (a pass's fresh product): no temporaries. Scaling by 2**-22 is exact."""
+    products += float(1 << (PRECISION_BITS - 1))
+    products *= 1.0 / float(1 << PRECISION_BITS)
+    np.floor(products, out=products)
+    return np.clip(products, 0, 255, out=products)
 
 
 @lru_cache(maxsize=1)
 def _blas() -> ThreadpoolController:
-    """One BLAS thread for these products: they are small, and analysis already runs one process
-    per core; OpenBLAS's own threads made them 6-20x slower on a loaded machine (12 us to set)."""
     return ThreadpoolController()
+
+
+_limit = threading.Lock()
+_limited: list = []  # the limiter of the outermost one_blas_thread in effect, and one entry per nested use
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """One BLAS thread for these products: they are small, and analysis already runs one process
+    per core; OpenBLAS's own threads made them 6-20x slower on a loaded machine. Setting it costs
+    ~6-12 us, so nested uses (an image's hashes and crop hashes) set it once; the limit is
+    process-wide, so it is lifted only when the last user in any thread leaves."""
+    with _limit:
+        _limited.append(_limited[0] if _limited else _blas().limit(limits=1, user_api="blas"))
+    try:
+        yield
+    finally:
+        with _limit:
+            limiter = _limited.pop()
+            if not _limited:
+                limiter.restore_original_limits()
 
 
 def vertical_first(height: int, width: int, out_h: int, out_w: int) -> bool:
@@ -83,7 +108,7 @@ def resize_grid(grey: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.n
     a, out_h, _ = rows.shape
     b, out_w, _ = columns.shape
     rows, columns = rows.reshape(a * out_h, -1), columns.reshape(b * out_w, -1)
-    with _blas().limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         if vertical_first(*grey.shape, out_h, out_w):
             both = fixed_point_pass(fixed_point_pass(rows @ grey) @ columns.T)
         else:
@@ -100,7 +125,7 @@ def resize_whole(grey: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.
     together = [size for size in sizes if not vertical_first(height, width, size[1], size[0])]
     if together:
         columns = np.concatenate([lanczos_weights(width, 0.0, width, out_w) for out_w, _ in together])
-        with _blas().limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             first = fixed_point_pass(grey @ columns.T)
             edges = np.cumsum([0] + [out_w for out_w, _ in together])
             for (out_w, out_h), start, stop in zip(together, edges[:-1], edges[1:]):

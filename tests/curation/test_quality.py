@@ -15,7 +15,7 @@ def pillow_laplacian(grey: Image.Image) -> np.ndarray:
     return np.asarray(grey.filter(kernel), dtype=np.float32)[1:-1, 1:-1] - 128
 
 
-@pytest.mark.parametrize("size", [(3, 3), (5, 40), (256, 192), (97, 61)])
+@pytest.mark.parametrize("size", [(3, 3), (5, 40), (256, 192), (97, 61), (1, 1), (2, 5), (5, 2), (1, 3), (4, 3)])
 def test_laplacian_is_pillows_kernel_filter(size: tuple[int, int]) -> None:
     rng = np.random.default_rng(size[0] * 1000 + size[1])
     for pixels in (rng.integers(0, 256, (size[1], size[0]), dtype=np.uint8),   # noise clips at both ends
