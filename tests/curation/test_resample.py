@@ -100,3 +100,41 @@ def test_crop_hashes_match_pillow_on_shared_photos() -> None:
             mismatched.append(path.name)
     assert mismatched == []
 
+
+
+def test_one_blas_thread_holds_while_any_user_is_inside_and_restores_after() -> None:
+    """Nested and concurrent users share one limit: one leaving does not lift it while another is
+    inside (analysis in crawl threads), and the original count comes back when the last leaves.
+    (Here the main thread leaves last: OpenBLAS ignores a raise asked from another thread.)"""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from curation.resample import one_blas_thread
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    original = blas_threads()
+
+    def other_user() -> None:
+        with one_blas_thread():
+            pass
+
+    with one_blas_thread():
+        with one_blas_thread():
+            assert all(n == 1 for n in blas_threads())
+        assert all(n == 1 for n in blas_threads())
+        worker = threading.Thread(target=other_user)
+        worker.start()
+        worker.join(10)
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == original
+
+
+def test_row_medians_are_numpys() -> None:
+    from curation.hashing import row_medians
+
+    rng = np.random.default_rng(7)
+    for low in (rng.normal(size=(18, 64)), rng.integers(-3, 3, (5, 64)).astype(np.float64), np.zeros((2, 64))):
+        np.testing.assert_array_equal(row_medians(low), np.median(low, axis=1, keepdims=True))
