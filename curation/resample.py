@@ -72,28 +72,28 @@ def fixed_point_pass(products: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _blas() -> ThreadpoolController:
-    return ThreadpoolController()
+    """The BLAS libraries alone: a limit reads and restores only what it changes."""
+    return ThreadpoolController().select(user_api="blas")
 
 
-_limit = threading.Lock()
-_limited: list = []  # the limiter of the outermost one_blas_thread in effect, and one entry per nested use
+_nesting = threading.local()
 
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """One BLAS thread for these products: they are small, and analysis already runs one process
     per core; OpenBLAS's own threads made them 6-20x slower on a loaded machine. Setting it costs
-    ~6-12 us, so nested uses (an image's hashes and crop hashes) set it once; the limit is
-    process-wide, so it is lifted only when the last user in any thread leaves."""
-    with _limit:
-        _limited.append(_limited[0] if _limited else _blas().limit(limits=1, user_api="blas"))
-    try:
+    ~6-30 us, so uses nested in one thread (an image's hashes, then its crop hashes) set it once;
+    between threads, threadpoolctl's own rule holds (one thread controls OpenBLAS at a time)."""
+    if getattr(_nesting, "inside", False):
         yield
+        return
+    _nesting.inside = True
+    try:
+        with _blas().limit(limits=1, user_api="blas"):
+            yield
     finally:
-        with _limit:
-            limiter = _limited.pop()
-            if not _limited:
-                limiter.restore_original_limits()
+        _nesting.inside = False
 
 
 def vertical_first(height: int, width: int, out_h: int, out_w: int) -> bool:
