@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from curation.resample import lanczos_weights, one_blas_thread, resize_grid, resize_whole
+from curation.resample import lanczos_weights, one_blas_thread, resize_grids, resize_whole
 
 BOX_SCALES = (0.92, 0.86)
 BOX_POSITIONS = (0.0, 0.5, 1.0)
@@ -105,8 +105,8 @@ def crop_hashes(image: Image.Image) -> str:
     """pHashes of the boxes: per scale, the 3x3 grid of positions in row order. Computed as
     imagehash's pHash (32x32 LANCZOS, DCT, 8x8 low frequencies above their median) of each box,
     from a BOX_SOURCE-pixel grey copy; the 18 box resizes are Pillow's `resize(..., box=)` bit
-    for bit, done as one pair of matrix products per scale (curation.resample), and all boxes
-    share one batched DCT."""
+    for bit, done as three matrix products (curation.resample: both scales' first pass as one,
+    then one per scale), and all boxes share one batched DCT."""
     grey = image.convert("L") if image.mode != "L" else image
     if max(grey.size) > BOX_SOURCE:
         grey = grey.resize((min(grey.width, BOX_SOURCE), min(grey.height, BOX_SOURCE)), Image.Resampling.BOX)
@@ -114,8 +114,9 @@ def crop_hashes(image: Image.Image) -> str:
     height, width = pixels.shape
     boxes = np.empty((len(BOX_SCALES), len(BOX_POSITIONS), len(BOX_POSITIONS), 32, 32))
     with one_blas_thread():
-        for n, scale in enumerate(BOX_SCALES):
-            boxes[n] = resize_grid(pixels, _box_axis(height, scale), _box_axis(width, scale))
+        grids = resize_grids(pixels, [(_box_axis(height, scale), _box_axis(width, scale)) for scale in BOX_SCALES])
+        for n, grid in enumerate(grids):
+            boxes[n] = grid
         low = low_frequencies(boxes.reshape(BOXES, 32, 32))
     return "".join(_hex(low > row_medians(low)))
 

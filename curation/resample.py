@@ -4,9 +4,9 @@ Pillow resizes in two passes (horizontal, then vertical), each a convolution wit
 coefficients (22 fractional bits) rounded and clipped to 8 bits. Written as a matrix of those
 integer coefficients per axis, a pass is one matrix product: every product and partial sum is an
 integer below 2**53, so float64 arithmetic (BLAS, any summation order) gives Pillow's result bit
-for bit. The 18 crop boxes of one image (curation.hashing) then cost two products per scale
-instead of a Pillow call each, and the two whole-image resizes of the image hashes share one
-product. Coefficients are computed as Pillow's
+for bit. The 18 crop boxes of one image (curation.hashing) then cost three products (both
+scales' first pass together, one second pass per scale) instead of a Pillow call each, and the
+two whole-image resizes of the image hashes share one first pass. Coefficients are computed as Pillow's
 `precompute_coeffs` does (same operations, in the same order) and cached per axis geometry.
 """
 
@@ -105,15 +105,28 @@ def vertical_first(height: int, width: int, out_h: int, out_w: int) -> bool:
 def resize_grid(grey: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """Pillow's resize of `grey` (height, width) for every pair of a row matrix (a, out_h, height)
     and a column matrix (b, out_w, width), its passes in Pillow's order: (a, b, out_h, out_w)."""
-    a, out_h, _ = rows.shape
-    b, out_w, _ = columns.shape
-    rows, columns = rows.reshape(a * out_h, -1), columns.reshape(b * out_w, -1)
+    return resize_grids(grey, [(rows, columns)])[0]
+
+
+def resize_grids(grey: np.ndarray, grids: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """`resize_grid` for several (rows, columns) pairs of one output size (the crop boxes' scales),
+    their first passes (the same pass order for all: same source, same output size) as one product."""
+    out_h, out_w = grids[0][0].shape[1], grids[0][1].shape[1]
+    first_rows = vertical_first(*grey.shape, out_h, out_w)
+    firsts = [rows if first_rows else columns for rows, columns in grids]
+    edges = np.cumsum([0] + [first.shape[0] * first.shape[1] for first in firsts])
+    stacked = np.concatenate([first.reshape(-1, first.shape[2]) for first in firsts])
+    results = []
     with one_blas_thread():
-        if vertical_first(*grey.shape, out_h, out_w):
-            both = fixed_point_pass(fixed_point_pass(rows @ grey) @ columns.T)
-        else:
-            both = fixed_point_pass(rows @ fixed_point_pass(grey @ columns.T))
-    return both.reshape(a, out_h, b, out_w).transpose(0, 2, 1, 3)
+        both_first = fixed_point_pass(stacked @ grey if first_rows else grey @ stacked.T)
+        for (rows, columns), start, stop in zip(grids, edges[:-1], edges[1:]):
+            a, b = len(rows), len(columns)
+            if first_rows:
+                both = fixed_point_pass(both_first[start:stop] @ columns.reshape(b * out_w, -1).T)
+            else:
+                both = fixed_point_pass(rows.reshape(a * out_h, -1) @ both_first[:, start:stop])
+            results.append(both.reshape(a, out_h, b, out_w).transpose(0, 2, 1, 3))
+    return results
 
 
 def resize_whole(grey: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ import scipy.fft
 from PIL import Image
 
 from curation.hashing import BOX_POSITIONS, BOX_SCALES, BOX_SOURCE, _hex, crop_hashes
-from curation.resample import lanczos_weights, resize_grid, resize_whole, vertical_first
+from curation.resample import lanczos_weights, resize_grid, resize_grids, resize_whole, vertical_first
 from curation.validate import ValidationLimits
 from curation.workers import open_for_analysis
 
@@ -73,6 +73,20 @@ def test_box_resizes_are_pillows(size: tuple[int, int]) -> None:
     grid = resize_grid(np.asarray(image, dtype=np.float64), rows, columns)
     for k, box in enumerate(boxes):
         np.testing.assert_array_equal(grid[k, k], np.asarray(image.resize((32, 32), Image.Resampling.LANCZOS, box=box)))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_grids_sharing_a_first_pass_are_pillows(size: tuple[int, int]) -> None:
+    """Two grids of boxes (as the crop hashes' two scales) resized together, either pass first."""
+    image = noise(size)
+    width, height = size
+    grids = [[(0.0, 0.0, width * 0.92, height * 0.92), (width * 0.08, height * 0.08, width, height)],
+             [(width * 0.07, 0.5, width * 0.93, height * 0.86), (0.0, height * 0.14, width * 0.86, height)]]
+    pairs = [(np.stack([lanczos_weights(height, top, bottom, 32) for _, top, _, bottom in boxes]),
+              np.stack([lanczos_weights(width, left, right, 32) for left, _, right, _ in boxes])) for boxes in grids]
+    for boxes, grid in zip(grids, resize_grids(np.asarray(image, dtype=np.float64), pairs)):
+        for k, box in enumerate(boxes):
+            np.testing.assert_array_equal(grid[k, k], np.asarray(image.resize((32, 32), Image.Resampling.LANCZOS, box=box)))
 
 
 def test_both_pass_orders_are_exercised() -> None:
