@@ -129,6 +129,14 @@ def resize_grids(grey: np.ndarray, grids: Sequence[tuple[np.ndarray, np.ndarray]
     return results
 
 
+@lru_cache(maxsize=512)
+def _whole_axes(size: int, outs: tuple[int, ...]) -> np.ndarray:
+    """The LANCZOS matrices of an axis of `size` pixels to each of `outs`, stacked (one product)."""
+    stacked = np.concatenate([lanczos_weights(size, 0.0, size, out) for out in outs])
+    stacked.setflags(write=False)
+    return stacked
+
+
 def resize_whole(grey: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
     """Pillow's LANCZOS resize of the whole of `grey` (height, width) to each (width, height) of
     `sizes`. The sizes Pillow resizes horizontally first (all but much taller than wide images)
@@ -137,7 +145,7 @@ def resize_whole(grey: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.
     results: dict[tuple[int, int], np.ndarray] = {}
     together = [size for size in sizes if not vertical_first(height, width, size[1], size[0])]
     if together:
-        columns = np.concatenate([lanczos_weights(width, 0.0, width, out_w) for out_w, _ in together])
+        columns = _whole_axes(width, tuple(out_w for out_w, _ in together))
         with one_blas_thread():
             first = fixed_point_pass(grey @ columns.T)
             edges = np.cumsum([0] + [out_w for out_w, _ in together])
