@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from curation.resample import lanczos_weights, resize_grid, resize_whole
+from curation.resample import lanczos_weights, one_blas_thread, resize_grids, resize_whole
 
 BOX_SCALES = (0.92, 0.86)
 BOX_POSITIONS = (0.0, 0.5, 1.0)
@@ -54,7 +54,7 @@ def grey_hashes(grey: Image.Image) -> ImageHashes:
     resizes are Pillow's done as matrix products (curation.resample), ~2x cheaper."""
     small, strip = resize_whole(np.asarray(grey, dtype=np.float64), ((32, 32), (9, 8)))
     low = low_frequencies(np.stack([small, small[:, ::-1]]))
-    phash, phash_flip = _hex(low > np.median(low, axis=1, keepdims=True))
+    phash, phash_flip = _hex(low > row_medians(low))
     mirrored = strip[:, ::-1]
     dhash, dhash_flip = _hex(np.stack([strip[:, 1:] > strip[:, :-1], mirrored[:, 1:] > mirrored[:, :-1]]))
     return ImageHashes(phash=phash, phash_flip=phash_flip, dhash=dhash, dhash_flip=dhash_flip)
@@ -87,6 +87,14 @@ def low_frequencies(squares: np.ndarray) -> np.ndarray:
     return low.reshape(len(squares), 64)
 
 
+def row_medians(low: np.ndarray) -> np.ndarray:
+    """Each row's median, as a column: np.median's own steps (partition at the two middle
+    values, their mean), without its checks and copies (a quarter of its time)."""
+    middle = low.shape[1] // 2
+    part = np.partition(low, (middle - 1, middle), axis=1)
+    return (part[:, middle - 1:middle] + part[:, middle:middle + 1]) / 2
+
+
 def _hex(bits: np.ndarray) -> list[str]:
     """One 16-hex-digit string per 64-bit row, row by row as imagehash writes its hex."""
     rows = np.packbits(bits.reshape(len(bits), 64), axis=1)
@@ -97,17 +105,20 @@ def crop_hashes(image: Image.Image) -> str:
     """pHashes of the boxes: per scale, the 3x3 grid of positions in row order. Computed as
     imagehash's pHash (32x32 LANCZOS, DCT, 8x8 low frequencies above their median) of each box,
     from a BOX_SOURCE-pixel grey copy; the 18 box resizes are Pillow's `resize(..., box=)` bit
-    for bit, done as one pair of matrix products per scale (curation.resample), and all boxes
-    share one batched DCT."""
+    for bit, done as three matrix products (curation.resample: both scales' first pass as one,
+    then one per scale), and all boxes share one batched DCT."""
     grey = image.convert("L") if image.mode != "L" else image
     if max(grey.size) > BOX_SOURCE:
         grey = grey.resize((min(grey.width, BOX_SOURCE), min(grey.height, BOX_SOURCE)), Image.Resampling.BOX)
     pixels = np.asarray(grey, dtype=np.float64)
     height, width = pixels.shape
-    boxes = np.concatenate([resize_grid(pixels, _box_axis(height, scale), _box_axis(width, scale)).reshape(-1, 32, 32)
-                            for scale in BOX_SCALES])
-    low = low_frequencies(boxes)
-    return "".join(_hex(low > np.median(low, axis=1, keepdims=True)))
+    boxes = np.empty((len(BOX_SCALES), len(BOX_POSITIONS), len(BOX_POSITIONS), 32, 32))
+    with one_blas_thread():
+        grids = resize_grids(pixels, [(_box_axis(height, scale), _box_axis(width, scale)) for scale in BOX_SCALES])
+        for n, grid in enumerate(grids):
+            boxes[n] = grid
+        low = low_frequencies(boxes.reshape(BOXES, 32, 32))
+    return "".join(_hex(low > row_medians(low)))
 
 
 @lru_cache(maxsize=512)
@@ -129,7 +140,8 @@ def signature(image: Image.Image) -> Signature:
     """All of an image's hashes and its thumbnail, from one greyscale copy (the image itself
     when it is greyscale: the analysis copy is)."""
     grey = image if image.mode == "L" else image.convert("L")
-    return Signature(grey_hashes(grey), crop_hashes(grey), thumbnail(grey))
+    with one_blas_thread():
+        return Signature(grey_hashes(grey), crop_hashes(grey), thumbnail(grey))
 
 
 def split_crop_hashes(text: str | None) -> tuple[int, ...]:

@@ -60,7 +60,8 @@ def decode(path: Path, limits: ValidationLimits, draft: int | None = None) -> De
                 image.draft("RGB", (draft, draft))
             image.seek(0)
             image.load()
-            return Decoded(to_rgb(ImageOps.exif_transpose(image)), (width, height), frames)
+            ImageOps.exif_transpose(image, in_place=True)  # a returned copy of an upright image cost ~0.15 ms
+            return Decoded(to_rgb(image), (width, height), frames)
         except PILLOW_FAILURES as exc:
             raise Rejected(*failure_reason(exc)) from None
 

@@ -11,7 +11,7 @@ import scipy.fft
 from PIL import Image
 
 from curation.hashing import BOX_POSITIONS, BOX_SCALES, BOX_SOURCE, _hex, crop_hashes
-from curation.resample import lanczos_weights, resize_grid, resize_whole, vertical_first
+from curation.resample import lanczos_weights, resize_grid, resize_grids, resize_whole, vertical_first
 from curation.validate import ValidationLimits
 from curation.workers import open_for_analysis
 
@@ -75,6 +75,20 @@ def test_box_resizes_are_pillows(size: tuple[int, int]) -> None:
         np.testing.assert_array_equal(grid[k, k], np.asarray(image.resize((32, 32), Image.Resampling.LANCZOS, box=box)))
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_grids_sharing_a_first_pass_are_pillows(size: tuple[int, int]) -> None:
+    """Two grids of boxes (as the crop hashes' two scales) resized together, either pass first."""
+    image = noise(size)
+    width, height = size
+    grids = [[(0.0, 0.0, width * 0.92, height * 0.92), (width * 0.08, height * 0.08, width, height)],
+             [(width * 0.07, 0.5, width * 0.93, height * 0.86), (0.0, height * 0.14, width * 0.86, height)]]
+    pairs = [(np.stack([lanczos_weights(height, top, bottom, 32) for _, top, _, bottom in boxes]),
+              np.stack([lanczos_weights(width, left, right, 32) for left, _, right, _ in boxes])) for boxes in grids]
+    for boxes, grid in zip(grids, resize_grids(np.asarray(image, dtype=np.float64), pairs)):
+        for k, box in enumerate(boxes):
+            np.testing.assert_array_equal(grid[k, k], np.asarray(image.resize((32, 32), Image.Resampling.LANCZOS, box=box)))
+
+
 def test_both_pass_orders_are_exercised() -> None:
     """Pillow 13 runs the vertical pass first for images that shrink much more in height: the
     sizes above must cover both orders, or a change of order could pass unnoticed."""
@@ -100,3 +114,29 @@ def test_crop_hashes_match_pillow_on_shared_photos() -> None:
             mismatched.append(path.name)
     assert mismatched == []
 
+
+
+def test_one_blas_thread_is_set_once_for_nested_uses_and_restored_after() -> None:
+    """An image's hashes and crop hashes share one limit: the inner use leaving does not lift it,
+    the outer one leaving restores the original count."""
+    from threadpoolctl import threadpool_info
+
+    from curation.resample import one_blas_thread
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    original = blas_threads()
+    with one_blas_thread():
+        with one_blas_thread():
+            assert all(n == 1 for n in blas_threads())
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == original
+
+
+def test_row_medians_are_numpys() -> None:
+    from curation.hashing import row_medians
+
+    rng = np.random.default_rng(7)
+    for low in (rng.normal(size=(18, 64)), rng.integers(-3, 3, (5, 64)).astype(np.float64), np.zeros((2, 64))):
+        np.testing.assert_array_equal(row_medians(low), np.median(low, axis=1, keepdims=True))
