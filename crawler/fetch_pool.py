@@ -38,6 +38,7 @@ from crawler.http import HostLimiter
 from curation.executor import spawn_pool
 from curation.ingest_analysis import Checked, check_download
 from curation.lifetime import die_with_parent
+from curation.resample import blas_single_threaded
 from curation.resize import ResizeSpec
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def serve(conn: Connection, setup: FetchSetup, threads: int) -> None:
     """A fetch worker's main: rows in from the crawl process, fates out, `threads` at a time."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the crawl's to handle; it stops us
+    blas_single_threaded()  # our threads analyse at once: see curation.resample
     fetcher = Fetcher(setup, pool_size=threads)
     tasks: queue.SimpleQueue = queue.SimpleQueue()
     sending = threading.Lock()

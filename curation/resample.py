@@ -79,6 +79,13 @@ def _blas() -> ThreadpoolController:
 _nesting = threading.local()
 
 
+def blas_single_threaded() -> None:
+    """One BLAS thread for the rest of this process: for a process whose threads all analyse
+    (a fetch worker), where one thread leaving `one_blas_thread` would otherwise hand OpenBLAS's
+    own threads back to the others mid-product; every limit lifted later restores this one."""
+    _blas().limit(limits=1, user_api="blas")
+
+
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """One BLAS thread for these products: they are small, and analysis already runs one process
