@@ -13,8 +13,9 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 from crawler.fetch_pool import FetchPool
 from crawler.fetcher import Fate, Fetcher, FetchSetup, Outcome
@@ -125,13 +126,14 @@ class Downloader:
         feed = RowFeed(rows, cancel)
         stored = StoredUrls(self.catalog, rows)
         fates: queue.SimpleQueue[Fate | BaseException | None] = queue.SimpleQueue()
+        to_fetch = partial(self._next_to_fetch, feed, stored, fates)
         if len(rows) >= POOL_FROM:
             if self.pool is None:
                 self.pool = FetchPool(self.setup, self.workers)
-            producers = [threading.Thread(target=self.pool.feed, args=(feed.next, fates, self.limiter, stored.image_of),
+            producers = [threading.Thread(target=self.pool.feed, args=(to_fetch, fates, self.limiter),
                                           name="fetch_feed", daemon=True)]
         else:
-            producers = [threading.Thread(target=self._fetch_all, args=(feed, stored, fates), name=f"download_{k}",
+            producers = [threading.Thread(target=self._fetch_all, args=(to_fetch, fates), name=f"download_{k}",
                                           daemon=True) for k in range(min(self.workers, len(rows)))]
         for thread in producers:
             thread.start()
@@ -160,23 +162,27 @@ class Downloader:
             raise failure
         return tally.summary(cancelled=feed.cancelled)
 
-    def _fetch_all(self, feed: RowFeed, stored: StoredUrls, fates: queue.SimpleQueue) -> None:
-        """A download thread: fetch rows from the feed until it runs dry; an error ends the
+    @staticmethod
+    def _next_to_fetch(feed: RowFeed, stored: StoredUrls, fates: queue.SimpleQueue) -> dict | None:
+        """The feed's next row whose URL is not an image yet, or None when it runs dry. A URL
+        already stored is not fetched again: its fate (`same_url`) is handed on at once."""
+        while (row := feed.next()) is not None:
+            known = stored.image_of(row["url"])
+            if known is None:
+                return row
+            fates.put(Fate(row, same_url=known))
+        return None
+
+    def _fetch_all(self, to_fetch: Callable[[], dict | None], fates: queue.SimpleQueue) -> None:
+        """A download thread of this process: fetch rows until they run dry; an error ends the
         thread and is handed on for the writer's thread to raise."""
         try:
-            while (row := feed.next()) is not None:
-                fates.put(self.fetch_one(row, stored))
+            while (row := to_fetch()) is not None:
+                fates.put(self.fetcher.fetch(row))
         except BaseException as exc:  # noqa: BLE001 - re-raised by download()
             fates.put(exc)
         finally:
             fates.put(None)
-
-    def fetch_one(self, row: dict, stored: StoredUrls) -> Fate:
-        """One candidate in this process: a URL already stored is not fetched again."""
-        known = stored.image_of(row["url"])
-        if known is not None:
-            return Fate(row, same_url=known)
-        return self.fetcher.fetch(row)
 
     def record_fate(self, conn: sqlite3.Connection, fate: Fate) -> Outcome:
         """Write one fate inside the writer's transaction: its image row (and stored analysis)

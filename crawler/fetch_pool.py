@@ -33,7 +33,7 @@ from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
-from crawler.fetcher import Fate, Fetcher, FetchSetup
+from crawler.fetcher import Fetcher, FetchSetup
 from crawler.http import HostLimiter
 from curation.executor import spawn_pool
 from curation.ingest_analysis import Checked, check_download
@@ -113,7 +113,6 @@ class _Worker:
     process: BaseProcess
     conn: Connection
     held: int = 0          # rows handed to it whose fates have not come back
-    dead: bool = False     # set by the receiver alone
 
 
 class _Feed:
@@ -179,19 +178,13 @@ class FetchPool:
             self._receiver.join()
             raise self._start_error
 
-    def feed(self, rows: Callable[[], dict | None], sink: Sink, limiter: HostLimiter,
-             known: Callable[[str], str | None]) -> None:
+    def feed(self, rows: Callable[[], dict | None], sink: Sink, limiter: HostLimiter) -> None:
         """Hand out the rows `rows()` returns (None at their end) as capacity and their hosts'
-        slots allow, put each fate into `sink`, then None once all are in. A row whose URL
-        `known(url)` names an image of is not fetched (its fate is put at once). Run in a thread:
-        it blocks while the workers are busy."""
+        slots allow, put each fate into `sink`, then None once all are in. Run in a thread: it
+        blocks while the workers are busy."""
         feed = _Feed(sink)
         try:
             while (row := rows()) is not None:
-                image_id = known(row["url"])
-                if image_id is not None:
-                    sink.put(Fate(row, same_url=image_id))
-                    continue
                 self._capacity.acquire()
                 if self._failure is not None:
                     raise self._failure
@@ -215,6 +208,8 @@ class FetchPool:
         self._receiver.join()
         for worker in self._workers:
             self._stop(worker)
+        if self._alone is not None:
+            self._alone.close()
 
     def _spawn(self) -> _Worker:
         context = get_context("spawn")
@@ -275,10 +270,9 @@ class FetchPool:
             with self._lock:
                 alive = list(self._workers)
             ready = wait([w.conn for w in alive] + [w.process.sentinel for w in alive], POLL_SECONDS)
-            for worker in alive:
-                if worker.conn in ready and self._drain(worker):
-                    continue
-                if worker.process.sentinel in ready:
+            for worker in alive:  # a lost worker is replaced in self._workers: never seen twice
+                still_open = worker.conn not in ready or self._drain(worker)
+                if not still_open or worker.process.sentinel in ready:
                     self._lost(worker)
 
     def _fail_all(self, exc: BaseException) -> None:
@@ -292,13 +286,13 @@ class FetchPool:
             self._deliver(task, exc)
 
     def _drain(self, worker: _Worker) -> bool:
-        """Settle every fate the worker has sent; True while its pipe is open."""
+        """Settle every fate the worker has sent; False once its pipe is closed (the worker is
+        gone, or its last message was cut short: that row is redone by `_lost`)."""
         try:
             while worker.conn.poll():
                 self._settle(*worker.conn.recv())
             return True
         except (EOFError, OSError):
-            self._lost(worker)
             return False
 
     def _settle(self, task_id: int, result: object) -> None:
@@ -324,14 +318,7 @@ class FetchPool:
     def _lost(self, worker: _Worker) -> None:
         """A worker died: settle what it sent before dying, replace it, and redo the rest of its
         rows one by one."""
-        if worker.dead:
-            return
-        worker.dead = True
-        try:
-            while worker.conn.poll():
-                self._settle(*worker.conn.recv())
-        except (EOFError, OSError):
-            pass  # the last message was cut short: its row is redone
+        self._drain(worker)
         replacement = self._spawn()
         with self._lock:
             self._workers[self._workers.index(worker)] = replacement
@@ -347,8 +334,8 @@ class FetchPool:
         """One lost row, fetched here and checked in a process of its own."""
         try:
             with self._lock:
-                if self._alone is None:
-                    self._alone = Fetcher(self.setup, pool_size=4)  # its host slot is held already
+                if self._alone is None:  # no limiter: the row's host slot, if not freed yet, is freed at delivery
+                    self._alone = Fetcher(self.setup, pool_size=4)
                 fetcher = self._alone
             result: object = fetcher.fetch(task.row, check=check_alone)
         except BaseException as exc:  # noqa: BLE001 - raised by the caller that reads the sink

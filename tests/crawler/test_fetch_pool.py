@@ -27,7 +27,7 @@ def run_feed(pool: FetchPool, rows: list[dict], limiter: HostLimiter) -> tuple[t
     """`pool.feed` over `rows` in a thread, as the downloader runs it; returns the thread and its sink."""
     left = iter(rows)
     sink: queue.SimpleQueue = queue.SimpleQueue()
-    thread = threading.Thread(target=pool.feed, args=(lambda: next(left, None), sink, limiter, lambda url: None))
+    thread = threading.Thread(target=pool.feed, args=(lambda: next(left, None), sink, limiter))
     thread.start()
     return thread, sink
 

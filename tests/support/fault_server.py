@@ -50,7 +50,7 @@ class FaultServer:
         self.files = dict(files or {})
         self.hits: Counter[str] = Counter()
         self.completed: Counter[str] = Counter()   # bodies fully written
-        self.active = 0                            # requests being answered now ...
+        self.active = 0                            # requests waiting for their answer now ...
         self.peak = 0                              # ... and the most there ever were at once
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -98,9 +98,17 @@ class FaultServer:
                 with server._lock:
                     server.active += 1
                     server.peak = max(server.peak, server.active)
+                self.awaiting = True
                 try:
                     self.answer(parts.path, segments, query)
                 finally:
+                    self.answered()
+
+            def answered(self) -> None:
+                """This request no longer waits for its answer: called as its response starts, so
+                a client that has read the answer can never be counted beside its next request."""
+                if self.awaiting:
+                    self.awaiting = False
                     with server._lock:
                         server.active -= 1
 
@@ -114,6 +122,7 @@ class FaultServer:
 
             def send_body(self, body: bytes, ctype: str = "image/jpeg", status: int = 200,
                           headers: dict[str, str] | None = None, path: str = "") -> None:
+                self.answered()
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
