@@ -120,6 +120,15 @@ def differing(before: dict, after: dict) -> list[str]:
     return sorted(name for name in before if before[name] != after.get(name))
 
 
+def fields_differing(before: dict, after: dict) -> dict[str, int]:
+    """Per field of the records (info, analysis, output...), how many images differ in it."""
+    counts: Counter = Counter()
+    for name, old in before.items():
+        new = after.get(name) or {}
+        counts.update(field for field in old if old[field] != new.get(field))
+    return dict(counts)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench.analysis_diff", description=__doc__)
     parser.add_argument("--baseline", default="main", help="git revision analysed as 'before'")
@@ -147,8 +156,9 @@ def main(argv: list[str] | None = None) -> dict:
     print("flag changes:", diff["flag_changes"] or "none", "| reason changes:", diff["reason_changes"] or "none")
     not_identical = {name: differing(results["before"][name], results["after"][name]) for name in results["before"]}
     for name, names in not_identical.items():
+        fields = fields_differing(results["before"][name], results["after"][name])
         print(f"{name}: {len(results['before'][name])} images, {len(names)} not identical"
-              f"{' (' + ', '.join(names[:10]) + ')' if names else ''}")
+              f"{' (' + ', '.join(names[:10]) + ')' if names else ''}{f'; fields differing: {fields}' if fields else ''}")
     payload = {"baseline": args.baseline, **diff, "not_identical": not_identical}
     common.write_result(NAME, payload)
     return payload

@@ -7,11 +7,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
-from curation.validate import ValidationLimits, open_normalized
+from curation.validate import Box, ValidationLimits, decode
 
 RESIZE_MODES = ("center-crop", "pad", "keep-ratio", "stretch")
+RESAMPLE = Image.Resampling.BICUBIC  # cheaper filters lose 1-3 dB after the JPEG encode (bench.resize_quality)
+OUTPUT_VERSION = 2  # bump when the same source and spec make a different output: cached ones are then not used
 FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
 
 
@@ -35,19 +37,31 @@ def spec_problem(spec: ResizeSpec) -> str | None:
     return None
 
 
-def resize_image(image: Image.Image, spec: ResizeSpec) -> Image.Image:
-    """An RGB image fitted to spec.size by spec.mode."""
-    box = (spec.size, spec.size)
-    if spec.mode == "center-crop":
-        return ImageOps.fit(image, box, Image.Resampling.BICUBIC)
-    if spec.mode == "pad":
-        return ImageOps.pad(image, box, Image.Resampling.BICUBIC, color=(0, 0, 0))
+def resize_image(image: Image.Image, spec: ResizeSpec, content: Box | None = None,
+                 resample: Image.Resampling = RESAMPLE) -> Image.Image:
+    """An RGB image fitted to spec.size by spec.mode. `content` is the part of `image` that holds
+    the picture (a drafted JPEG's, `Decoded.content`); the whole image when None."""
+    left, top, right, bottom = content or (0, 0, image.width, image.height)
+    width, height, side = right - left, bottom - top, spec.size
+    if spec.mode == "center-crop":  # ImageOps.fit's centred crop, on the picture's own extent
+        crop = min(width, height)
+        x, y = left + (width - crop) / 2, top + (height - crop) / 2
+        return image.resize((side, side), resample, box=(x, y, x + crop, y + crop))
     if spec.mode == "stretch":
-        return image.resize(box, Image.Resampling.BICUBIC)
-    copy = image.copy()  # keep-ratio: longest side = size
-    scale = spec.size / max(copy.size)
-    return copy.resize((max(1, round(copy.width * scale)), max(1, round(copy.height * scale))),
-                       Image.Resampling.BICUBIC)
+        return image.resize((side, side), resample, box=(left, top, right, bottom))
+    fitted = image.resize(_within(width, height, side), resample, box=(left, top, right, bottom))
+    if spec.mode == "keep-ratio" or fitted.size == (side, side):
+        return fitted
+    padded = Image.new(fitted.mode, (side, side), (0, 0, 0))  # pad: ImageOps.pad's placement
+    padded.paste(fitted, (round((side - fitted.width) / 2), round((side - fitted.height) / 2)))
+    return padded
+
+
+def _within(width: float, height: float, side: int) -> tuple[int, int]:
+    """The size whose longest side is `side`, with the picture's aspect (ImageOps.contain's rounding)."""
+    if width >= height:
+        return side, max(1, round(height / width * side))
+    return max(1, round(width / height * side)), side
 
 
 def decode_side(spec: ResizeSpec) -> int:
@@ -61,17 +75,18 @@ def decode_side(spec: ResizeSpec) -> int:
 def cached_output(cache_root: Path, image_id: str, spec: ResizeSpec) -> Path:
     """Where analysis leaves an image's resized output for the split/resize pass to move into
     place, keyed by every setting the output depends on."""
-    return cache_root / f"{spec.size}-{spec.mode}-q{spec.quality}" / f"{image_id}.{spec.format}"
+    return cache_root / f"v{OUTPUT_VERSION}-{spec.size}-{spec.mode}-q{spec.quality}" / f"{image_id}.{spec.format}"
 
 
 def write_resized(source: Path, dest: Path, spec: ResizeSpec, limits: ValidationLimits) -> None:
     """Decode (draft), resize, encode to a temp name, rename: never a partial file in place."""
-    save_output(open_normalized(source, limits, draft=decode_side(spec)), dest, spec)
+    decoded = decode(source, limits, draft=decode_side(spec))
+    save_output(decoded.image, dest, spec, decoded.content)
 
 
-def save_output(image: Image.Image, dest: Path, spec: ResizeSpec) -> None:
+def save_output(image: Image.Image, dest: Path, spec: ResizeSpec, content: Box | None = None) -> None:
     """Resize a decoded image by `spec` and write it atomically to `dest`."""
-    out = resize_image(image, spec)
+    out = resize_image(image, spec, content)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     options = {"quality": spec.quality} if spec.format in ("jpg", "webp") else {}

@@ -7,6 +7,7 @@ white) become RGB; animated images give their first frame. Size limits are confi
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,22 @@ class Decoded:
     image: Image.Image  # upright 8-bit RGB
     size: tuple[int, int]
     frames: int = 1
+    content: Box | None = None  # where the picture lies in `image`, when not its whole extent
+
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom, in pixels (fractions allowed)
+
+# EXIF orientation -> where a box at the top left of a (width, height) image lands once
+# ImageOps.exif_transpose has turned it upright (2-4 mirror or turn in place, 5-8 swap the axes)
+_UPRIGHT: dict[int, Callable[[float, float, int, int], Box]] = {
+    2: lambda w, h, W, H: (W - w, 0, W, h),
+    3: lambda w, h, W, H: (W - w, H - h, W, H),
+    4: lambda w, h, W, H: (0, H - h, w, H),
+    5: lambda w, h, W, H: (0, 0, h, w),
+    6: lambda w, h, W, H: (H - h, 0, H, w),
+    7: lambda w, h, W, H: (H - h, W - w, H, W),
+    8: lambda w, h, W, H: (0, W - w, h, W),
+}
 
 
 def open_normalized(path: Path, limits: ValidationLimits, draft: int | None = None) -> Image.Image:
@@ -56,14 +73,40 @@ def decode(path: Path, limits: ValidationLimits, draft: int | None = None) -> De
             if max(width, height) / max(1, min(width, height)) > limits.max_aspect:
                 raise Rejected("odd_aspect", f"{width}x{height}")
             frames = int(getattr(image, "n_frames", 1) or 1)
+            content = None
             if draft and image.format == "JPEG":
-                image.draft("RGB", (draft, draft))
+                content = drafted_content(image, draft)
             image.seek(0)
             image.load()
+            if content is not None:
+                content = upright_box(content, image.size, image.getexif().get(ORIENTATION, 1))
             ImageOps.exif_transpose(image, in_place=True)  # a returned copy of an upright image cost ~0.15 ms
-            return Decoded(to_rgb(image), (width, height), frames)
+            return Decoded(to_rgb(image), (width, height), frames, content)
         except PILLOW_FAILURES as exc:
             raise Rejected(*failure_reason(exc)) from None
+
+
+ORIENTATION = 0x0112  # the EXIF tag
+
+
+def drafted_content(image: Image.Image, side: int) -> Box | None:
+    """Ask for DCT scaling to the smallest scale whose sides are still >= `side`; the box the
+    picture fills at that scale, or None when it is not scaled. A side that is not a multiple of
+    the scale is rounded up, so the last column or row is partly the encoder's edge padding:
+    resizing the whole drafted image stretched and shifted every output (up to ~6 dB of PSNR on
+    the bench photos, bench.resize_quality)."""
+    drafted = image.draft("RGB", (side, side))
+    if drafted is None:
+        return None
+    box = drafted[1]
+    return None if (box[2], box[3]) == image.size else box
+
+
+def upright_box(box: Box, size: tuple[int, int], orientation: object) -> Box:
+    """`box` (at the top left of a stored image of `size`) where exif_transpose will put it."""
+    turn = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    width, height = box[2] - box[0], box[3] - box[1]
+    return turn(width, height, *size) if turn else box
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

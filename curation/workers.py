@@ -18,7 +18,7 @@ from curation.errors import Rejected
 from curation.hashing import Signature, signature
 from curation.quality import ANALYSIS_SIDE, QualityThresholds, grey_copy, quality_flags
 from curation.resize import ResizeSpec, decode_side, save_output, write_resized
-from curation.validate import ValidationLimits, decode
+from curation.validate import Box, ValidationLimits, decode
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def analyse(path: str, limits: ValidationLimits, spec: ResizeSpec | None = None)
     try:
         decoded = decode(Path(file_path), limits, draft=max(ANALYSIS_SIDE, decode_side(spec) if spec else 0))
         if spec and cache:
-            _cache_output(decoded.image, Path(cache[0]), spec)
+            _cache_output(decoded.image, Path(cache[0]), spec, decoded.content)
         grey = analysis_copy(decoded.image)
         flags = tuple(quality_flags(decoded.image, decoded.size, QualityThresholds(), grey))
         return Analysis(image_id, None, flags, signature(grey), decoded.size, decoded.frames)
@@ -56,11 +56,11 @@ def analysis_copy(image: Image.Image) -> Image.Image:
     return grey_copy(image)
 
 
-def _cache_output(image: Image.Image, dest: Path, spec: ResizeSpec) -> None:
+def _cache_output(image: Image.Image, dest: Path, spec: ResizeSpec, content: Box | None) -> None:
     """The resized output, kept for the split/resize pass; a failure here only costs that pass
     a decode (it falls back to the original), never the image."""
     try:
-        save_output(image, dest, spec)
+        save_output(image, dest, spec, content)
     except (OSError, ValueError) as exc:
         log.warning("could not cache the resized output %s: %s", dest, exc)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import curation.resize
 import curation.validate
 import curation.workers
 from curation.pipeline import CurateConfig, curate
@@ -43,6 +44,7 @@ def counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
     monkeypatch.setattr(curation.workers, "decode", decode)
     monkeypatch.setattr(curation.validate, "decode", decode)
+    monkeypatch.setattr(curation.resize, "decode", decode)
     return seen
 
 
