@@ -77,7 +77,7 @@ def load_bundle(model_path: Path, run_id: str | None = None) -> ModelBundle:
     size, channels = spec["image_size"], spec["channels"]
     # runs written before the input spec was saved were fed bilinear centre crops
     input_spec = InputSpec.from_dict(spec["input"]) if isinstance(spec.get("input"), dict) else \
-        InputSpec(size, channels, "center-crop", "bilinear")
+        InputSpec(size, channels, "center-crop", "bilinear", version=1)
     features = FeatureSpec.from_dict(spec["features"]) if isinstance(spec.get("features"), dict) else None
     return ModelBundle(model, list(spec["class_names"]), size, channels, run_dir, input_spec, features, choice)
 

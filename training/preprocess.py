@@ -3,8 +3,10 @@ pseudo-labelling alike, and saved with every run so a model is always fed as it 
 
 The spec works on the stored original (not the curated copy): upright RGB (EXIF applied, any
 Pillow mode normalised), JPEG draft decoding to at least twice the input size, then a centre crop
-(or a pad) to a square with one resampling filter. Pixels stay 0-255: scaling belongs to the
-model's own layers.
+(or a pad) to a square with one resampling filter, cut from the picture's own extent (since
+SPEC_VERSION 2: a drafted side rounded up holds a strip of the encoder's edge padding; a run saved
+with version 1 is still fed the whole drafted image, as it was trained). Pixels stay 0-255:
+scaling belongs to the model's own layers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from training.errors import TrainingError
 
 INPUT_MODES = ("center-crop", "pad")
 RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
-SPEC_VERSION = 1  # bump when load_input changes what it returns for the same spec
+SPEC_VERSION = 2  # bump when load_input changes what it returns for the same spec (and keep the old way)
 
 
 @dataclass(frozen=True)
@@ -49,28 +51,35 @@ class InputSpec:
     @classmethod
     def from_dict(cls, data: dict) -> InputSpec:
         known = {k: data[k] for k in ("size", "channels", "mode", "resample", "version") if k in data}
-        return cls(**known)
+        return cls(**{"version": 1, **known})  # a spec saved without a version is from version 1
 
 
 def load_image(path: Path, spec: InputSpec) -> Image.Image:
     """The file as a square RGB/L image of spec.size; TrainingError for unreadable files."""
     from curation.errors import Rejected
-    from curation.validate import ValidationLimits, open_normalized
+    from curation.resize import ResizeSpec, resize_image
+    from curation.validate import ValidationLimits, decode
 
     if not Path(path).is_file():
         raise TrainingError("file not found")
     try:
-        image = open_normalized(Path(path), ValidationLimits(min_side=1, max_pixels=2_000_000_000,
-                                                             max_aspect=1000), draft=spec.size * 2)
+        decoded = decode(Path(path), ValidationLimits(min_side=1, max_pixels=2_000_000_000, max_aspect=1000),
+                         draft=spec.size * 2)
     except Rejected as exc:
         raise TrainingError(f"unreadable image ({exc.reason})") from None
-    box = (spec.size, spec.size)
     filt = RESAMPLING[spec.resample]
-    if spec.mode == "pad":
-        image = ImageOps.pad(image, box, filt, color=(0, 0, 0))
+    if spec.version >= 2:
+        image = resize_image(decoded.image, ResizeSpec(spec.size, spec.mode), decoded.content, filt)
     else:
-        image = ImageOps.fit(image, box, filt)
+        image = _version_1(decoded.image, spec.size, spec.mode, filt)
     return image.convert("L") if spec.channels == 1 else image
+
+
+def _version_1(image: Image.Image, size: int, mode: str, filt: Image.Resampling) -> Image.Image:
+    """SPEC_VERSION 1's fit: the whole drafted image, its padded edge included."""
+    if mode == "pad":
+        return ImageOps.pad(image, (size, size), filt, color=(0, 0, 0))
+    return ImageOps.fit(image, (size, size), filt)
 
 
 def load_input(path: Path, spec: InputSpec) -> np.ndarray:

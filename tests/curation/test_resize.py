@@ -9,27 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
 from curation.resize import RESIZE_MODES, ResizeSpec, resize_image
 from curation.validate import ValidationLimits, decode
-
-ORIENTATION = 0x0112
-
-
-def waves(width: int, height: int) -> Image.Image:
-    """Detail at every position, so a shift or stretch of a fraction of a pixel shows."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    a = 128 + 60 * np.sin(x * 0.045 + y * 0.02) + 60 * np.sin(x * 0.013 - y * 0.06)
-    return Image.fromarray(np.stack([a, a[::-1], 255 - a], -1).clip(0, 255).astype(np.uint8))
-
-
-def psnr(a: Image.Image, b: Image.Image) -> float:
-    diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    return float(10 * np.log10(255.0 ** 2 / max(np.mean(diff ** 2), 1e-12)))
-
+from tests.support.drafted import psnr, waves, write_waves
 
 @pytest.fixture(scope="module")
 def oriented(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
@@ -37,10 +22,7 @@ def oriented(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     folder = tmp_path_factory.mktemp("oriented")
     files = {}
     for orientation in range(1, 9):
-        exif = Image.Exif()
-        exif[ORIENTATION] = orientation
-        files[orientation] = folder / f"o{orientation}.jpg"
-        waves(1181, 779).save(files[orientation], quality=95, exif=exif.tobytes())
+        files[orientation] = write_waves(folder / f"o{orientation}.jpg", orientation=orientation)
     return files
 
 

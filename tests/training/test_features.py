@@ -31,7 +31,7 @@ def test_default_model_is_pretrained_lite0_and_trains_its_head_on_cached_feature
     run = root / "models" / run_id
     spec = json.loads((run / "classes.json").read_text())
     assert spec["model"] == "efficientnet-lite0" and spec["weights"] == "imagenet"
-    assert spec["input"] == {"size": SIZE, "channels": 3, "mode": "center-crop", "resample": "bicubic", "version": 1}
+    assert spec["input"] == {"size": SIZE, "channels": 3, "mode": "center-crop", "resample": "bicubic", "version": 2}
     assert spec["features"]["dims"] == 1280 and spec["features"]["input"]["size"] == SIZE
     with sqlite3.connect(root / "catalog.sqlite") as conn:
         sets = conn.execute("SELECT key, path, images FROM feature_sets").fetchall()
