@@ -105,9 +105,14 @@ class HammingIndex:
         """Bit masks of the bands before `band` (a pair is reported by the first band that holds it)."""
         return np.array([((1 << (hi - lo)) - 1) << lo for lo, hi in self.bands[:band]], dtype=np.uint64)
 
+    def compared_directly(self, queries: int) -> bool:
+        """True when `queries` hashes against this index are compared in numpy, every one with every
+        one, rather than probed by the compiled kernels (which cost a numba start-up once per process)."""
+        return len(self.hashes) * queries <= self.brute_force_cells
+
     def _verified(self, query: np.ndarray, radius: int) -> np.ndarray:
         """(query position, index position, distance) rows within `radius`, each pair once."""
-        if len(self.hashes) * len(query) <= self.brute_force_cells:
+        if self.compared_directly(len(query)):
             return self._brute(query, radius)
         from curation import hamming_kernels
 
@@ -152,8 +157,7 @@ class HammingIndex:
     def pairs(self, radius: int) -> np.ndarray:
         """All index-position pairs (i < j) within `radius`, as an (n, 3) array [i, j, distance],
         sorted by i then j."""
-        n = len(self.hashes)
-        if n * n <= self.brute_force_cells:
+        if self.compared_directly(len(self.hashes)):
             found = self._brute(self.hashes, radius)
             found = found[found[:, 0] < found[:, 1]]
         else:
